@@ -1,0 +1,34 @@
+//! Storage for alpaca-trader: one diesel connection type over SQLite and
+//! PostgreSQL, an r2d2 pool that picks the backend from the URL, embedded
+//! migrations for both, and the table functions.
+//!
+//! Every database function takes a `&mut DbConnection`, is blocking (callers
+//! in async code run it in `web::block`/`spawn_blocking`), returns
+//! `Result<T, DbError>` (lookups `Result<Option<T>, DbError>`) and never
+//! panics. A unique violation becomes [`DbError::Conflict`] naming the
+//! constraint, so the API can answer 409 with the field.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use trader_db::{DatabaseUrl, Pool};
+//! let url: DatabaseUrl = "sqlite://./data/alpaca-trader.db".parse()?;
+//! let pool = Pool::open(&url, 8)?;
+//! let mut conn = pool.get()?;
+//! trader_db::run_migrations(&mut conn)?;
+//! # Ok(()) }
+//! ```
+
+mod connection;
+mod error;
+mod migrations;
+pub mod schema;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+pub mod users;
+
+pub use connection::{
+    ACCEPTED_FORMS, Backend, ConnectError, ConnectionManager, DatabaseUrl, DbConnection, Pool,
+    PooledConnection, UrlError,
+};
+pub use error::DbError;
+pub use migrations::{applied_migrations, run_migrations};

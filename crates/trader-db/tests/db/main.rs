@@ -1,0 +1,4 @@
+//! Storage tests, each run on SQLite and on PostgreSQL.
+
+mod migrations;
+mod users;
