@@ -3,9 +3,11 @@
 //! No actix, no diesel: this crate compiles to wasm. Server-side schemas for
 //! the OpenAPI document come with the `openapi` feature.
 
+mod account;
 mod error;
 mod ids;
 
+pub use account::{Email, Username};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{Role, UnknownRole, UserId};
 

@@ -26,7 +26,9 @@ pub enum DbConnection {
 
 impl fmt::Debug for DbConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DbConnection").field(&self.backend()).finish()
+        f.debug_tuple("DbConnection")
+            .field(&self.backend())
+            .finish()
     }
 }
 
@@ -141,7 +143,10 @@ impl DatabaseUrl {
                     ConnectError(format!("SQLite path {} is not valid UTF-8", path.display()))
                 })?;
                 let mut conn = SqliteConnection::establish(path_str).map_err(|e| {
-                    ConnectError(format!("cannot open SQLite database {}: {e}", path.display()))
+                    ConnectError(format!(
+                        "cannot open SQLite database {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 // busy_timeout first: switching to WAL needs the write lock,
                 // which another connection may briefly hold.
@@ -152,7 +157,10 @@ impl DatabaseUrl {
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| {
-                    ConnectError(format!("cannot prepare SQLite database {}: {e}", path.display()))
+                    ConnectError(format!(
+                        "cannot prepare SQLite database {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -268,7 +276,11 @@ impl Pool {
         drop(first);
         let inner = r2d2::Pool::builder()
             .max_size(max_size.max(1))
-            .min_idle(Some(1))
+            // Connections open on demand. A minimum of idle connections
+            // would make r2d2 open them on a background thread, which may
+            // still be inside libpq when a short-lived command exits, and
+            // crash it.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(Self {
@@ -315,25 +327,38 @@ mod tests {
             "sqlite:///var/lib/x.db".parse(),
             Ok(DatabaseUrl::Sqlite("/var/lib/x.db".into()))
         );
-        assert_eq!("sqlite:x.db".parse(), Ok(DatabaseUrl::Sqlite("x.db".into())));
-        assert_eq!("data/x.db".parse(), Ok(DatabaseUrl::Sqlite("data/x.db".into())));
+        assert_eq!(
+            "sqlite:x.db".parse(),
+            Ok(DatabaseUrl::Sqlite("x.db".into()))
+        );
+        assert_eq!(
+            "data/x.db".parse(),
+            Ok(DatabaseUrl::Sqlite("data/x.db".into()))
+        );
         assert_eq!(
             "postgres://u:p@h/db".parse(),
             Ok(DatabaseUrl::Postgres("postgres://u:p@h/db".into()))
         );
         assert_eq!(
-            "postgresql://h/db".parse::<DatabaseUrl>().map(|u| u.backend()),
+            "postgresql://h/db"
+                .parse::<DatabaseUrl>()
+                .map(|u| u.backend()),
             Ok(Backend::Postgres)
         );
     }
 
     #[test]
     fn other_schemes_are_refused_with_the_accepted_forms() {
-        let err = "mysql://root@localhost/x".parse::<DatabaseUrl>().unwrap_err();
+        let err = "mysql://root@localhost/x"
+            .parse::<DatabaseUrl>()
+            .unwrap_err();
         assert_eq!(err, UrlError::UnsupportedScheme("mysql".into()));
         let text = err.to_string();
         assert!(text.contains("`mysql`"), "{text}");
-        assert!(text.contains("sqlite://PATH") && text.contains("postgres://"), "{text}");
+        assert!(
+            text.contains("sqlite://PATH") && text.contains("postgres://"),
+            "{text}"
+        );
         assert_eq!("".parse::<DatabaseUrl>(), Err(UrlError::Empty));
         assert_eq!("sqlite://".parse::<DatabaseUrl>(), Err(UrlError::Empty));
         assert_eq!(":memory:".parse::<DatabaseUrl>(), Err(UrlError::InMemory));
@@ -350,7 +375,13 @@ mod tests {
         );
         assert!(!format!("{url:?}").contains("s3cret"));
         assert_eq!(redact_password("postgres://h/db"), "postgres://h/db");
-        assert_eq!(redact_password("postgres://bob@h/db"), "postgres://bob@h/db");
-        assert_eq!(redact_password("postgres://bob:p%40ss@h"), "postgres://bob:***@h");
+        assert_eq!(
+            redact_password("postgres://bob@h/db"),
+            "postgres://bob@h/db"
+        );
+        assert_eq!(
+            redact_password("postgres://bob:p%40ss@h"),
+            "postgres://bob:***@h"
+        );
     }
 }

@@ -22,7 +22,8 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
             .map(|v| v.iter().map(ToString::to_string).collect())
             .map_err(|e| DbError::Migration(e.to_string())),
         DbConnection::Postgres(c) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(c)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(c)?;
             let result = c
                 .run_pending_migrations(POSTGRES)
                 .map(|v| v.iter().map(ToString::to_string).collect())

@@ -10,7 +10,6 @@
 
 #![expect(
     clippy::expect_used,
-    clippy::panic,
     reason = "test helper: a database that cannot be set up must stop the test with the reason"
 )]
 
@@ -33,8 +32,13 @@ pub struct TestDb {
 
 #[derive(Debug)]
 enum Cleanup {
-    Sqlite(#[expect(dead_code, reason = "held so the folder lives as long as the database")] TempDir),
-    Postgres { admin_url: String, name: String },
+    Sqlite(
+        #[expect(dead_code, reason = "held so the folder lives as long as the database")] TempDir,
+    ),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -111,8 +115,9 @@ impl Drop for TestDb {
         self.pool.take();
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
             let mut admin = admin_connection(admin_url);
-            if let Err(e) = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
+            if let Err(e) =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
             {
                 eprintln!("warning: could not drop test database {name}: {e}");
             }

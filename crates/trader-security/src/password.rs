@@ -259,7 +259,11 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_by_the_list_not_by_length() {
-        assert!(common_password_count() >= 10_000, "{}", common_password_count());
+        assert!(
+            common_password_count() >= 10_000,
+            "{}",
+            common_password_count()
+        );
         for common in ["q1w2e3r4t5y6", "1qaz2wsx3edc", "Q1W2E3R4T5Y6"] {
             assert!(common.chars().count() >= MIN_PASSWORD_CHARS);
             assert_eq!(

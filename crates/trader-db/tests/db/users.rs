@@ -24,13 +24,23 @@ fn create_then_find_by_id_and_any_case(backend: Backend) {
     assert_eq!(created.last_login_at, None);
 
     let by_id = users::find_user_by_id(&mut conn, created.id).unwrap();
-    assert_eq!(by_id.as_ref(), Some(&created), "what was stored reads back equal");
+    assert_eq!(
+        by_id.as_ref(),
+        Some(&created),
+        "what was stored reads back equal"
+    );
     for spelling in ["alice", "ALICE", "aLiCe"] {
         let found = users::find_user_by_username(&mut conn, spelling).unwrap();
         assert_eq!(found.map(|u| u.id), Some(created.id), "{spelling}");
     }
-    assert_eq!(users::find_user_by_username(&mut conn, "bob").unwrap(), None);
-    assert_eq!(users::find_user_by_id(&mut conn, UserId(9999)).unwrap(), None);
+    assert_eq!(
+        users::find_user_by_username(&mut conn, "bob").unwrap(),
+        None
+    );
+    assert_eq!(
+        users::find_user_by_id(&mut conn, UserId(9999)).unwrap(),
+        None
+    );
 }
 
 fn username_taken_in_another_case_is_a_conflict(backend: Backend) {
@@ -154,7 +164,11 @@ fn update_deactivate_count_and_delete(backend: Backend) {
     assert!(users::delete_user(&mut conn, bob.id).unwrap());
     assert!(!users::delete_user(&mut conn, bob.id).unwrap());
     assert_eq!(users::count_users(&mut conn).unwrap(), 1);
-    assert!(users::find_user_by_id(&mut conn, admin.id).unwrap().is_some());
+    assert!(
+        users::find_user_by_id(&mut conn, admin.id)
+            .unwrap()
+            .is_some()
+    );
 }
 
 fn a_bad_role_in_the_table_is_refused_by_the_database(backend: Backend) {

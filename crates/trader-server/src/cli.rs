@@ -1,0 +1,248 @@
+//! The `alpaca-trader` command line.
+//!
+//! Exit codes: 0 success; 2 a usage error (clap's own); 1 any other failure,
+//! with one line on stderr that says what went wrong and, where it can, how
+//! to fix it.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use trader_api_types::{Email, Role, Username};
+use trader_db::users::{self, NewUser};
+use trader_db::{DbError, Pool};
+use trader_security::{NewPassword, hash_password};
+
+use crate::settings::{DatabaseArgs, KeySource, ServeArgs, Settings};
+use crate::{Application, telemetry};
+
+/// A self-hosted, multi-user trading dashboard and signal engine for
+/// Alpaca's brokerage API.
+#[derive(Debug, Parser)]
+#[command(name = "alpaca-trader", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (API, dashboard and scheduler).
+    #[command(alias = "dashboard-secure")]
+    Serve(ServeArgs),
+    /// Create or update the database's tables; a second run changes nothing.
+    InitDb(DatabaseArgs),
+    /// Create an administrator (asks for what the flags do not give).
+    CreateAdmin(CreateAdminArgs),
+    /// Set a new password for a user and end their sessions and tokens.
+    ResetPassword(ResetPasswordArgs),
+    /// Print fresh SECRET_KEY and ENCRYPTION_KEY lines for a .env file.
+    GenKey,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The new admin's username (3-32 ASCII letters, digits, '.', '_', '-').
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The new admin's email address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Read the password from the first line of standard input (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetPasswordArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Whose password to set.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the new password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::InitDb(args) => init_db(&args),
+        Command::CreateAdmin(args) => create_admin(&args),
+        Command::ResetPassword(args) => reset_password(&args),
+        Command::GenKey => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "SECRET_KEY={}", trader_security::generate_secret_key())?;
+            writeln!(
+                out,
+                "ENCRYPTION_KEY={}",
+                trader_security::generate_encryption_key()
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let (settings, keys) = Settings::from_serve_args(args)?;
+    telemetry::init(settings.app_env);
+    match keys {
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "SECRET_KEY/ENCRYPTION_KEY not set: generated development keys into this file (mode 0600); never use them in production"
+        ),
+        KeySource::LoadedFrom(path) => tracing::warn!(
+            path = %path.display(),
+            "using development keys from this file"
+        ),
+        KeySource::Configured => {}
+    }
+    tracing::info!(
+        database = %settings.database_url,
+        env = ?settings.app_env,
+        workers = settings.workers,
+        "starting"
+    );
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        let address = app.address();
+        app.stop_on_signals()?;
+        tracing::info!(%address, "listening");
+        println!("listening on http://{address}");
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn open_migrated(db: &DatabaseArgs) -> anyhow::Result<Pool> {
+    let url = db.database_url()?;
+    let pool = Pool::open(&url, 2)?;
+    let mut conn = pool.get()?;
+    trader_db::run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+fn init_db(db: &DatabaseArgs) -> anyhow::Result<()> {
+    let url = db.database_url()?;
+    let pool = Pool::open(&url, 1)?;
+    let mut conn = pool.get()?;
+    let applied = trader_db::run_migrations(&mut conn)?;
+    if applied.is_empty() {
+        println!("{url}: already up to date; nothing changed");
+    } else {
+        println!(
+            "{url}: applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn create_admin(args: &CreateAdminArgs) -> anyhow::Result<()> {
+    let pool = open_migrated(&args.db)?;
+    let username = match &args.username {
+        Some(u) => u.clone(),
+        None => prompt_line("Username: ")?,
+    };
+    let username = Username::parse(username.trim()).map_err(|e| anyhow!("invalid {e}"))?;
+    let email = match &args.email {
+        Some(e) => e.clone(),
+        None => prompt_line("Email: ")?,
+    };
+    let email = Email::parse(&email).map_err(|e| anyhow!("invalid {e}"))?;
+
+    let mut conn = pool.get()?;
+    if users::find_user_by_username(&mut conn, username.as_str())?.is_some() {
+        bail!(
+            "a user named `{username}` already exists (usernames are unique without regard to case)"
+        );
+    }
+    let password = new_password(args.password_stdin)?;
+    let hash = hash_password(&password)?;
+    let created = users::create_user(
+        &mut conn,
+        &NewUser {
+            username: username.as_str(),
+            email: email.as_str(),
+            password_hash: &hash,
+            role: Role::Admin,
+        },
+    )
+    .map_err(|e| match e {
+        DbError::Conflict { .. } => anyhow!("a user named `{username}` already exists"),
+        other => other.into(),
+    })?;
+    println!("created admin `{}` (id {})", created.username, created.id);
+    Ok(())
+}
+
+fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<()> {
+    let pool = open_migrated(&args.db)?;
+    let username = match &args.username {
+        Some(u) => u.clone(),
+        None => prompt_line("Username: ")?,
+    };
+    let mut conn = pool.get()?;
+    let user = users::find_user_by_username(&mut conn, username.trim())?
+        .ok_or_else(|| anyhow!("no user named `{}`", username.trim()))?;
+    let password = new_password(args.password_stdin)?;
+    let hash = hash_password(&password)?;
+    users::set_password(&mut conn, user.id, &hash)?;
+    println!(
+        "new password set for `{}`; their sessions and tokens have ended",
+        user.username
+    );
+    Ok(())
+}
+
+/// Reads a new password, from stdin's first line or twice from the terminal
+/// without echo, and checks the policy.
+fn new_password(from_stdin: bool) -> anyhow::Result<NewPassword> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        // Only the line ending is removed: spaces are part of a password.
+        let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+        if trimmed.is_empty() {
+            bail!("no password on standard input");
+        }
+        SecretString::from(trimmed.to_owned())
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("no terminal to ask for a password: use --password-stdin");
+        }
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Password (again): ")?;
+        if first != second {
+            bail!("the two passwords differ");
+        }
+        SecretString::from(first)
+    };
+    NewPassword::new(password).map_err(|e| anyhow!("weak password: {e}"))
+}
+
+fn prompt_line(prompt: &str) -> anyhow::Result<String> {
+    let mut out = std::io::stderr().lock();
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let mut line = String::new();
+    let n = std::io::stdin().lock().read_line(&mut line)?;
+    if n == 0 {
+        bail!(
+            "standard input ended while asking for {}",
+            prompt.trim_end_matches([':', ' ']).to_lowercase()
+        );
+    }
+    Ok(line.trim().to_owned())
+}

@@ -1,0 +1,12 @@
+//! alpaca-trader's server: configuration, the web application and the
+//! command line. `main.rs` only parses the command line and calls in here,
+//! so tests drive the same code.
+
+pub mod cli;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::{AppEnv, Settings};
+pub use startup::Application;

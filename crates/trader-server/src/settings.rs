@@ -1,0 +1,291 @@
+//! Typed configuration. Values come from CLI flags, then environment
+//! variables, then a `.env` file in the working folder (clap's `env`
+//! feature; `main` loads `.env` before parsing, and it never overrides a
+//! variable already set). [`Settings`] is built once and passed in; there
+//! is no global.
+//!
+//! Keys: in production a missing or short `SECRET_KEY` or `ENCRYPTION_KEY`
+//! stops start-up with instructions. In development they are generated once
+//! into `<DATA_DIR>/secrets.env` (mode 0600) and reused after that.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+use trader_db::DatabaseUrl;
+use trader_security::{EncryptionKey, SecretKey};
+
+/// Where the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    /// Strict: keys must be configured; cookies are `Secure`.
+    Production,
+    /// Local use: keys are generated if missing; cookies work over plain http.
+    Development,
+}
+
+/// `DATABASE_URL` and where local data lives; shared by every command that
+/// touches the database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// The database: sqlite://PATH (or a plain file path), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DB. Default: <DATA_DIR>/alpaca-trader.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for local data: the default SQLite file, generated
+    /// development keys, the setup token.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl DatabaseArgs {
+    /// The parsed URL (the default SQLite file when unset).
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        match self.database_url.as_deref() {
+            Some(url) => url.parse().map_err(ConfigError::DatabaseUrl),
+            None => Ok(DatabaseUrl::Sqlite(self.data_dir.join("alpaca-trader.db"))),
+        }
+    }
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Worker threads (default: the number of cores).
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Do not run the signal scheduler in this instance.
+    #[arg(long)]
+    pub no_scheduler: bool,
+
+    /// production (default) or development.
+    #[arg(long, env = "APP_ENV", value_enum, default_value = "production")]
+    pub app_env: AppEnv,
+
+    /// Signs sessions and tokens; at least 64 bytes. Prefer the environment
+    /// or `.env` to this flag (flags show up in `ps`).
+    #[arg(long, env = "SECRET_KEY", hide = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Seals API keys and TOTP secrets at rest: 32 bytes, base64.
+    #[arg(long, env = "ENCRYPTION_KEY", hide = true, hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Earlier encryption keys still accepted for opening, comma-separated.
+    #[arg(long, env = "ENCRYPTION_KEYS_OLD", hide = true, hide_env_values = true)]
+    pub encryption_keys_old: Option<String>,
+}
+
+/// The server's configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub scheduler: bool,
+    pub app_env: AppEnv,
+    pub secret_key: SecretKey,
+    pub encryption_key: EncryptionKey,
+    pub encryption_keys_old: Vec<EncryptionKey>,
+}
+
+/// Why the configuration was refused. Messages name the variable and how to
+/// fix it, and never contain a key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DATABASE_URL: {0}")]
+    DatabaseUrl(trader_db::UrlError),
+    #[error(
+        "{0} is not set. Generate keys with `alpaca-trader gen-key` and put its lines in .env or the environment (or set APP_ENV=development to have them generated for local use)"
+    )]
+    MissingKey(&'static str),
+    #[error(
+        "{name} {problem}. Generate keys with `alpaca-trader gen-key` and put its lines in .env or the environment"
+    )]
+    BadKey {
+        name: &'static str,
+        problem: trader_security::KeyError,
+    },
+    #[error("cannot write generated keys to {path}: {source}")]
+    WriteSecrets {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What happened to the keys while building the settings, for a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// All keys came from the configuration.
+    Configured,
+    /// Development keys were generated into this file just now.
+    Generated(PathBuf),
+    /// Development keys were read from this earlier-generated file.
+    LoadedFrom(PathBuf),
+}
+
+impl Settings {
+    /// Checks `args` and builds the settings. In development, missing keys
+    /// come from (or are generated into) `<DATA_DIR>/secrets.env`.
+    pub fn from_serve_args(args: &ServeArgs) -> Result<(Self, KeySource), ConfigError> {
+        let database_url = args.db.database_url()?;
+        let mut secret_key = args.secret_key.clone().filter(|s| !s.is_empty());
+        let mut encryption_key = args.encryption_key.clone().filter(|s| !s.is_empty());
+        let mut source = KeySource::Configured;
+
+        if args.app_env == AppEnv::Development && (secret_key.is_none() || encryption_key.is_none())
+        {
+            let path = args.db.data_dir.join("secrets.env");
+            let (values, how) = dev_secrets(&path)?;
+            source = how;
+            secret_key = secret_key.or(values.secret_key);
+            encryption_key = encryption_key.or(values.encryption_key);
+        }
+
+        let secret_key = secret_key.ok_or(ConfigError::MissingKey("SECRET_KEY"))?;
+        let secret_key = SecretKey::new(SecretString::from(secret_key)).map_err(|problem| {
+            ConfigError::BadKey {
+                name: "SECRET_KEY",
+                problem,
+            }
+        })?;
+        let encryption_key = encryption_key.ok_or(ConfigError::MissingKey("ENCRYPTION_KEY"))?;
+        let encryption_key =
+            EncryptionKey::from_base64(&encryption_key).map_err(|problem| ConfigError::BadKey {
+                name: "ENCRYPTION_KEY",
+                problem,
+            })?;
+        let encryption_keys_old = args
+            .encryption_keys_old
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|k| {
+                EncryptionKey::from_base64(k).map_err(|problem| ConfigError::BadKey {
+                    name: "ENCRYPTION_KEYS_OLD",
+                    problem,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let settings = Self {
+            database_url,
+            data_dir: args.db.data_dir.clone(),
+            host: args.host.clone(),
+            port: args.port,
+            workers: args
+                .workers
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+            scheduler: !args.no_scheduler,
+            app_env: args.app_env,
+            secret_key,
+            encryption_key,
+            encryption_keys_old,
+        };
+        Ok((settings, source))
+    }
+
+    /// Settings for tests: a given database, port 0, development mode,
+    /// fresh random keys, no scheduler.
+    pub fn for_tests(database_url: DatabaseUrl, data_dir: PathBuf) -> Self {
+        Self {
+            database_url,
+            data_dir,
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            workers: 2,
+            scheduler: false,
+            app_env: AppEnv::Development,
+            secret_key: SecretKey::new(SecretString::from(trader_security::generate_secret_key()))
+                .unwrap_or_else(|_| unreachable!("generated keys have 88 bytes")),
+            encryption_key: EncryptionKey::from_base64(&trader_security::generate_encryption_key())
+                .unwrap_or_else(|_| unreachable!("generated keys are 32 bytes")),
+            encryption_keys_old: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct DevSecrets {
+    secret_key: Option<String>,
+    encryption_key: Option<String>,
+}
+
+impl fmt::Debug for DevSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DevSecrets([REDACTED])")
+    }
+}
+
+/// Reads `path`, or creates it with fresh keys (mode 0600) when missing.
+fn dev_secrets(path: &Path) -> Result<(DevSecrets, KeySource), ConfigError> {
+    let write_err = |source| ConfigError::WriteSecrets {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        let mut values = DevSecrets::default();
+        let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::WriteSecrets {
+            path: path.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        for item in iter.flatten() {
+            match item.0.as_str() {
+                "SECRET_KEY" => values.secret_key = Some(item.1),
+                "ENCRYPTION_KEY" => values.encryption_key = Some(item.1),
+                _ => {}
+            }
+        }
+        return Ok((values, KeySource::LoadedFrom(path.to_owned())));
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    let values = DevSecrets {
+        secret_key: Some(trader_security::generate_secret_key()),
+        encryption_key: Some(trader_security::generate_encryption_key()),
+    };
+    let text = format!(
+        "# Generated by alpaca-trader for development only. Do not use in production.\n\
+         SECRET_KEY={}\nENCRYPTION_KEY={}\n",
+        values.secret_key.as_deref().unwrap_or_default(),
+        values.encryption_key.as_deref().unwrap_or_default(),
+    );
+    write_private_file(path, text.as_bytes()).map_err(write_err)?;
+    Ok((values, KeySource::Generated(path.to_owned())))
+}
+
+/// Creates `path` readable by its owner only, refusing to overwrite.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}

@@ -1,0 +1,165 @@
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::alpaca_trader;
+
+/// A running `alpaca-trader serve`, killed on drop if not stopped.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) base_url: String,
+    stopped: bool,
+}
+
+impl Server {
+    /// Starts the command and waits for its "listening on" line.
+    pub(crate) fn start(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base_url = loop {
+            assert!(Instant::now() < deadline, "server did not start in time");
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let mut err = String::new();
+                    child
+                        .stderr
+                        .take()
+                        .unwrap()
+                        .read_to_string(&mut err)
+                        .unwrap();
+                    panic!("server exited before listening: {err}");
+                }
+            }
+        };
+        Self {
+            child,
+            base_url,
+            stopped: false,
+        }
+    }
+
+    /// Sends `signal`, waits for exit, asserts exit 0, answers stderr.
+    pub(crate) fn stop_with(&mut self, signal: Signal) -> String {
+        kill(
+            Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
+            signal,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(35);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on {signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.stopped = true;
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        assert!(
+            status.success(),
+            "exit status {status:?} after {signal}: {err}"
+        );
+        err
+    }
+
+    pub(crate) fn stop(&mut self) -> String {
+        self.stop_with(Signal::SIGTERM)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_health_and_readiness_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        alpaca_trader(dir.path())
+            .args(["serve", "--port", "0", "--workers", "1"])
+            .env("APP_ENV", "development"),
+    );
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
+    let ready = client
+        .get(format!("{}/readyz", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let missing = client
+        .get(format!("{}/api/nothing-here", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let log = server.stop();
+    assert!(log.contains("graceful shutdown"), "{log}");
+    // The default database was created under ./data.
+    assert!(dir.path().join("data/alpaca-trader.db").is_file());
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigint_and_the_alias_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        alpaca_trader(dir.path())
+            .args(["dashboard-secure", "--port", "0", "--workers", "1"])
+            .env("APP_ENV", "development"),
+    );
+    let log = server.stop_with(Signal::SIGINT);
+    assert!(log.contains("SIGINT received"), "{log}");
+}
+
+#[test]
+fn serve_refuses_a_taken_port_with_exit_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = alpaca_trader(dir.path())
+        .args(["serve", "--port", &port])
+        .env("APP_ENV", "development")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
