@@ -40,6 +40,20 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403: signed in, but not allowed.
     Forbidden,
+    /// 401: the username or password (or code) is wrong, or the account is
+    /// locked for a while; deliberately the same answer for all three.
+    InvalidCredentials,
+    /// 403: the session is valid, but this action needs a fresh
+    /// confirmation (`POST /api/auth/reauth`).
+    ReauthRequired,
+    /// 403: the `X-CSRF-Token` header or the `Origin` is missing or wrong.
+    CsrfFailed,
+    /// 403: the password was reset by an admin; change it first.
+    PasswordChangeRequired,
+    /// 403: admins must turn on two-factor authentication first.
+    TwoFactorSetupRequired,
+    /// 403: the token's scope does not allow this.
+    InsufficientScope,
     /// 404: no such resource (or not yours).
     NotFound,
     /// 405: the path exists, the method does not.

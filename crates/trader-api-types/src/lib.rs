@@ -4,6 +4,7 @@
 //! the OpenAPI document come with the `openapi` feature.
 
 mod account;
+pub mod auth;
 mod error;
 mod ids;
 

@@ -18,12 +18,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 mod connection;
 mod error;
 mod migrations;
+pub mod recovery_codes;
 pub mod schema;
+pub mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod tokens;
 pub mod users;
 
 pub use connection::{

@@ -35,6 +35,19 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub last_login_ip: Option<String>,
+    /// The TOTP secret, sealed by the secret box; set while 2FA is on.
+    pub totp_secret: Option<String>,
+    /// A TOTP secret set up but not yet confirmed with a code.
+    pub totp_pending_secret: Option<String>,
+    pub totp_enabled: bool,
+    /// The last TOTP time step accepted (replay guard).
+    pub totp_last_step: Option<i64>,
+    /// Set by an admin's password reset: the user must choose a new one.
+    pub must_change_password: bool,
+    /// Failed passwords and 2FA codes since the last success.
+    pub failed_attempts: i32,
+    /// Sign-in is refused until then (after too many failures).
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for User {
@@ -62,6 +75,13 @@ struct UserRow {
     updated_at: NaiveDateTime,
     last_login_at: Option<NaiveDateTime>,
     last_login_ip: Option<String>,
+    totp_secret: Option<String>,
+    totp_pending_secret: Option<String>,
+    totp_enabled: bool,
+    totp_last_step: Option<i64>,
+    must_change_password: bool,
+    failed_attempts: i32,
+    locked_until: Option<NaiveDateTime>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -83,6 +103,13 @@ impl TryFrom<UserRow> for User {
             updated_at: row.updated_at.and_utc(),
             last_login_at: row.last_login_at.map(|t| t.and_utc()),
             last_login_ip: row.last_login_ip,
+            totp_secret: row.totp_secret,
+            totp_pending_secret: row.totp_pending_secret,
+            totp_enabled: row.totp_enabled,
+            totp_last_step: row.totp_last_step,
+            must_change_password: row.must_change_password,
+            failed_attempts: row.failed_attempts,
+            locked_until: row.locked_until.map(|t| t.and_utc()),
         })
     }
 }
@@ -95,6 +122,9 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub password_hash: &'a str,
     pub role: Role,
+    /// The user must choose a new password at the first sign-in (users an
+    /// admin creates with a temporary password).
+    pub must_change_password: bool,
 }
 
 impl fmt::Debug for NewUser<'_> {
@@ -117,6 +147,7 @@ struct NewUserRow<'a> {
     security_stamp: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    must_change_password: bool,
 }
 
 /// Fields an admin or the user may change. `None` leaves a field as it is.
@@ -159,6 +190,7 @@ pub fn create_user(conn: &mut DbConnection, new: &NewUser<'_>) -> Result<User, D
         security_stamp: new_security_stamp(),
         created_at: at,
         updated_at: at,
+        must_change_password: new.must_change_password,
     };
     conn.transaction(|conn| {
         diesel::insert_into(users::table)
@@ -226,20 +258,37 @@ pub fn count_active_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
 }
 
 /// Replaces the password hash and the security stamp, so every session and
-/// token of the user ends. Answers `false` when there is no such user.
+/// token of the user ends, and clears a lockout. `must_change` marks a
+/// temporary password (an admin's reset). Answers `false` when there is no
+/// such user.
 pub fn set_password(
     conn: &mut DbConnection,
     id: UserId,
     password_hash: &str,
 ) -> Result<bool, DbError> {
+    set_password_with(conn, id, password_hash, false).map(|stamp| stamp.is_some())
+}
+
+/// Like [`set_password`], choosing whether the user must change it at the
+/// next sign-in; answers the new security stamp.
+pub fn set_password_with(
+    conn: &mut DbConnection,
+    id: UserId,
+    password_hash: &str,
+    must_change: bool,
+) -> Result<Option<String>, DbError> {
+    let stamp = new_security_stamp();
     let n = diesel::update(users::table.find(id.0))
         .set((
             users::password_hash.eq(password_hash),
-            users::security_stamp.eq(new_security_stamp()),
+            users::security_stamp.eq(&stamp),
+            users::must_change_password.eq(must_change),
+            users::failed_attempts.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
             users::updated_at.eq(now().naive_utc()),
         ))
         .execute(conn)?;
-    Ok(n == 1)
+    Ok((n == 1).then_some(stamp))
 }
 
 /// Replaces only the hash (a transparent rehash after login with stronger
@@ -255,15 +304,141 @@ pub fn update_password_hash(
     Ok(n == 1)
 }
 
-/// Changes the security stamp ("log out everywhere").
-pub fn rotate_security_stamp(conn: &mut DbConnection, id: UserId) -> Result<bool, DbError> {
+/// Changes the security stamp ("log out everywhere"); answers the new one,
+/// or `None` when there is no such user.
+pub fn rotate_security_stamp(
+    conn: &mut DbConnection,
+    id: UserId,
+) -> Result<Option<String>, DbError> {
+    let stamp = new_security_stamp();
     let n = diesel::update(users::table.find(id.0))
         .set((
-            users::security_stamp.eq(new_security_stamp()),
+            users::security_stamp.eq(&stamp),
             users::updated_at.eq(now().naive_utc()),
         ))
         .execute(conn)?;
+    Ok((n == 1).then_some(stamp))
+}
+
+/// Stores a sealed TOTP secret that is set up but not yet enabled.
+pub fn set_totp_pending(
+    conn: &mut DbConnection,
+    id: UserId,
+    sealed: Option<&str>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id.0))
+        .set(users::totp_pending_secret.eq(sealed))
+        .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Turns 2FA on with the pending secret (sealed again by the caller for its
+/// new field), recording `step` as the last accepted code, and changes the
+/// stamp; answers the new stamp.
+pub fn enable_totp(
+    conn: &mut DbConnection,
+    id: UserId,
+    sealed_secret: &str,
+    step: i64,
+) -> Result<Option<String>, DbError> {
+    let stamp = new_security_stamp();
+    let n = diesel::update(users::table.find(id.0))
+        .set((
+            users::totp_secret.eq(Some(sealed_secret)),
+            users::totp_pending_secret.eq(None::<&str>),
+            users::totp_enabled.eq(true),
+            users::totp_last_step.eq(Some(step)),
+            users::security_stamp.eq(&stamp),
+            users::updated_at.eq(now().naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok((n == 1).then_some(stamp))
+}
+
+/// Turns 2FA off, forgets the secrets and recovery codes, changes the
+/// stamp; answers the new stamp.
+pub fn disable_totp(conn: &mut DbConnection, id: UserId) -> Result<Option<String>, DbError> {
+    conn.transaction(|conn| {
+        let stamp = new_security_stamp();
+        let n = diesel::update(users::table.find(id.0))
+            .set((
+                users::totp_secret.eq(None::<&str>),
+                users::totp_pending_secret.eq(None::<&str>),
+                users::totp_enabled.eq(false),
+                users::totp_last_step.eq(None::<i64>),
+                users::security_stamp.eq(&stamp),
+                users::updated_at.eq(now().naive_utc()),
+            ))
+            .execute(conn)?;
+        crate::recovery_codes::delete_all(conn, id)?;
+        Ok((n == 1).then_some(stamp))
+    })
+}
+
+/// Records `step` as the last accepted TOTP step, only if it is above the
+/// one recorded: a conditional update, so of two requests racing with the
+/// same code exactly one wins. Answers whether this call won.
+pub fn accept_totp_step(conn: &mut DbConnection, id: UserId, step: i64) -> Result<bool, DbError> {
+    let n = diesel::update(
+        users::table.find(id.0).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(Some(step)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// How long sign-in stays locked after `failures` failed attempts: nothing
+/// below [`LOCKOUT_THRESHOLD`], then 1 minute, doubling with each further
+/// failure, at most an hour.
+pub fn lockout_delay(failures: i32) -> Option<chrono::Duration> {
+    if failures < LOCKOUT_THRESHOLD {
+        return None;
+    }
+    let doublings = u32::try_from(failures - LOCKOUT_THRESHOLD).unwrap_or(0).min(6);
+    Some(chrono::Duration::minutes(1_i64 << doublings).min(chrono::Duration::hours(1)))
+}
+
+/// Failed passwords and codes (together) that lock an account.
+pub const LOCKOUT_THRESHOLD: i32 = 10;
+
+/// Counts a failed password or code; locks the account when the count
+/// reaches the threshold. Answers the new count and the lock's end.
+pub fn record_failure(
+    conn: &mut DbConnection,
+    id: UserId,
+    at: DateTime<Utc>,
+) -> Result<(i32, Option<DateTime<Utc>>), DbError> {
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(id.0))
+            .set(users::failed_attempts.eq(users::failed_attempts + 1))
+            .execute(conn)?;
+        let failures: i32 = users::table
+            .find(id.0)
+            .select(users::failed_attempts)
+            .first(conn)?;
+        let until = lockout_delay(failures).map(|d| at + d);
+        if let Some(until) = until {
+            diesel::update(users::table.find(id.0))
+                .set(users::locked_until.eq(Some(until.naive_utc())))
+                .execute(conn)?;
+        }
+        Ok((failures, until))
+    })
+}
+
+/// Clears the failure count after a successful sign-in.
+pub fn reset_failures(conn: &mut DbConnection, id: UserId) -> Result<(), DbError> {
+    diesel::update(users::table.find(id.0))
+        .set((
+            users::failed_attempts.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Records a successful sign-in.

@@ -39,6 +39,8 @@ pub enum Command {
     ResetPassword(ResetPasswordArgs),
     /// Print fresh SECRET_KEY and ENCRYPTION_KEY lines for a .env file.
     GenKey,
+    /// Run the local Alpaca simulator (Trading API v2 and Market Data v2).
+    Sim(alpaca_sim::SimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +77,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InitDb(args) => init_db(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
+        Command::Sim(args) => {
+            telemetry::init(crate::AppEnv::Development);
+            actix_web::rt::System::new().block_on(alpaca_sim::run(args))
+        }
         Command::GenKey => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "SECRET_KEY={}", trader_security::generate_secret_key())?;
@@ -173,6 +179,7 @@ fn create_admin(args: &CreateAdminArgs) -> anyhow::Result<()> {
             email: email.as_str(),
             password_hash: &hash,
             role: Role::Admin,
+            must_change_password: false,
         },
     )
     .map_err(|e| match e {

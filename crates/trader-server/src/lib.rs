@@ -3,6 +3,10 @@
 //! so tests drive the same code.
 
 pub mod cli;
+pub mod client_ip;
+pub mod clock;
+pub mod error;
+pub mod rate_limit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -90,6 +90,57 @@ pub struct ServeArgs {
     /// Earlier encryption keys still accepted for opening, comma-separated.
     #[arg(long, env = "ENCRYPTION_KEYS_OLD", hide = true, hide_env_values = true)]
     pub encryption_keys_old: Option<String>,
+
+    /// Who may register once the first admin exists: closed (admins create
+    /// users) or open.
+    #[arg(long, env = "REGISTRATION", value_enum, default_value = "closed")]
+    pub registration: Registration,
+
+    /// The address people use to reach this server, e.g.
+    /// https://trader.example.com; its origin is accepted on state-changing
+    /// requests, and https turns on HSTS.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// More origins allowed to send state-changing requests with the
+    /// session cookie, comma-separated (e.g. the trunk dev server).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Reverse proxies whose X-Forwarded-For is believed: addresses or
+    /// CIDR blocks, comma-separated.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Served over TLS by a reverse proxy: send HSTS and Secure cookies.
+    #[arg(long, env = "BEHIND_TLS_PROXY")]
+    pub behind_tls_proxy: bool,
+
+    /// Sign-in endpoints (login, verify-2fa, reauth, register): requests
+    /// allowed at once per client address.
+    #[arg(long, env = "AUTH_RATE_BURST", default_value_t = 5)]
+    pub auth_rate_burst: u32,
+
+    /// Sign-in endpoints: seconds until one more request is allowed.
+    #[arg(long, env = "AUTH_RATE_PERIOD_SECS", default_value_t = 12)]
+    pub auth_rate_period_secs: u64,
+
+    /// The rest of /api: requests allowed at once per client address.
+    #[arg(long, env = "API_RATE_BURST", default_value_t = 120)]
+    pub api_rate_burst: u32,
+
+    /// The rest of /api: milliseconds until one more request is allowed.
+    #[arg(long, env = "API_RATE_PERIOD_MS", default_value_t = 100)]
+    pub api_rate_period_ms: u64,
+}
+
+/// Who may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Only admins create users (after the first admin).
+    Closed,
+    /// Anyone who reaches the server may register.
+    Open,
 }
 
 /// The server's configuration, checked.
@@ -105,6 +156,15 @@ pub struct Settings {
     pub secret_key: SecretKey,
     pub encryption_key: EncryptionKey,
     pub encryption_keys_old: Vec<EncryptionKey>,
+    pub registration: Registration,
+    /// Origins (scheme://host[:port]) accepted on cookie requests besides
+    /// the server's own.
+    pub allowed_origins: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Send `Strict-Transport-Security` and mark cookies Secure.
+    pub tls: bool,
+    pub auth_rate: crate::rate_limit::Limit,
+    pub api_rate: crate::rate_limit::Limit,
 }
 
 /// Why the configuration was refused. Messages name the variable and how to
@@ -123,6 +183,12 @@ pub enum ConfigError {
     BadKey {
         name: &'static str,
         problem: trader_security::KeyError,
+    },
+    #[error("{name}: `{value}` {problem}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        problem: &'static str,
     },
     #[error("cannot write generated keys to {path}: {source}")]
     WriteSecrets {
@@ -188,6 +254,40 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let mut allowed_origins = Vec::new();
+        let mut tls = args.behind_tls_proxy;
+        if let Some(url) = args.public_url.as_deref().filter(|u| !u.is_empty()) {
+            let origin = origin_of(url).ok_or_else(|| ConfigError::Invalid {
+                name: "PUBLIC_URL",
+                value: url.to_owned(),
+                problem: "must be an http:// or https:// URL",
+            })?;
+            tls |= origin.starts_with("https://");
+            allowed_origins.push(origin);
+        }
+        for o in args.allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+            allowed_origins.push(origin_of(o).ok_or_else(|| ConfigError::Invalid {
+                name: "ALLOWED_ORIGINS",
+                value: o.to_owned(),
+                problem: "must be an origin such as http://localhost:8080",
+            })?);
+        }
+        let trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Invalid {
+                        name: "TRUSTED_PROXIES",
+                        value: p.to_owned(),
+                        problem: "must be an IP address or a CIDR block",
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         let settings = Self {
             database_url,
             data_dir: args.db.data_dir.clone(),
@@ -202,6 +302,18 @@ impl Settings {
             secret_key,
             encryption_key,
             encryption_keys_old,
+            registration: args.registration,
+            allowed_origins,
+            trusted_proxies,
+            tls,
+            auth_rate: crate::rate_limit::Limit {
+                burst: args.auth_rate_burst.max(1),
+                period: std::time::Duration::from_secs(args.auth_rate_period_secs.max(1)),
+            },
+            api_rate: crate::rate_limit::Limit {
+                burst: args.api_rate_burst.max(1),
+                period: std::time::Duration::from_millis(args.api_rate_period_ms.max(1)),
+            },
         };
         Ok((settings, source))
     }
@@ -222,8 +334,43 @@ impl Settings {
             encryption_key: EncryptionKey::from_base64(&trader_security::generate_encryption_key())
                 .unwrap_or_else(|_| unreachable!("generated keys are 32 bytes")),
             encryption_keys_old: Vec::new(),
+            registration: Registration::Closed,
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            tls: false,
+            // High enough that ordinary tests never meet them; rate-limit
+            // tests lower them.
+            auth_rate: crate::rate_limit::Limit {
+                burst: 10_000,
+                period: std::time::Duration::from_millis(1),
+            },
+            api_rate: crate::rate_limit::Limit {
+                burst: 10_000,
+                period: std::time::Duration::from_millis(1),
+            },
         }
     }
+
+    /// Whether cookies are marked `Secure` (and named `__Host-`): always
+    /// outside development, and in development behind TLS.
+    pub fn secure_cookies(&self) -> bool {
+        self.app_env == AppEnv::Production || self.tls
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased, without a path.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    if host.is_empty() || host.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
 #[derive(Default)]

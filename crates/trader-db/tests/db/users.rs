@@ -9,6 +9,7 @@ fn alice() -> NewUser<'static> {
         email: "alice@example.com",
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
         role: Role::Admin,
+        must_change_password: false,
     }
 }
 
@@ -111,6 +112,7 @@ fn update_deactivate_count_and_delete(backend: Backend) {
             email: "bob@example.com",
             password_hash: "$h",
             role: Role::User,
+            must_change_password: false,
         },
     )
     .unwrap();

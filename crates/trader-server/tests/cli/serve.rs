@@ -163,3 +163,48 @@ fn serve_refuses_a_taken_port_with_exit_1() {
         "{err}"
     );
 }
+
+/// The simulator as a user starts it: any hour of the day, the replay
+/// clock plays the last full session, so a market order fills.
+#[tokio::test]
+async fn sim_with_the_replay_clock_prints_its_address_and_fills_a_market_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Server::start(alpaca_trader(dir.path()).args([
+        "sim", "--port", "0", "--clock", "replay",
+    ]));
+    let client = reqwest::Client::new();
+    let order: serde_json::Value = client
+        .post(format!("{}/v2/orders", sim.base_url))
+        .header("APCA-API-KEY-ID", "PKTESTCLI0000000001")
+        .header("APCA-API-SECRET-KEY", "secret-for-the-cli-test")
+        .json(&serde_json::json!({
+            "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: serde_json::Value = client
+            .get(format!("{}/v2/orders/{id}", sim.base_url))
+            .header("APCA-API-KEY-ID", "PKTESTCLI0000000001")
+            .header("APCA-API-SECRET-KEY", "secret-for-the-cli-test")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["status"] == "filled" {
+            assert!(now["filled_avg_price"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not filled within 10 s: {now}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sim.stop();
+}

@@ -1,0 +1,194 @@
+//! Server-side sessions: the rows behind actix-session's cookie.
+//!
+//! The cookie carries a random session key; the table keeps only its
+//! SHA-256 (`key_hash`), so a copy of the database does not hand out live
+//! sessions. Each row also records who it belongs to and from where, for
+//! the user's list of their sessions.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use trader_api_types::UserId;
+
+use crate::schema::sessions;
+use crate::{DbConnection, DbError};
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: Option<UserId>,
+    /// actix-session's state, a JSON object of strings.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    id: i64,
+    user_id: Option<i64>,
+    state: String,
+    created_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user_id.map(UserId),
+            state: r.state,
+            created_at: r.created_at.and_utc(),
+            last_seen_at: r.last_seen_at.and_utc(),
+            expires_at: r.expires_at.and_utc(),
+            ip: r.ip,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+/// What a save writes.
+#[derive(Debug, Clone)]
+pub struct SessionWrite<'a> {
+    pub user_id: Option<UserId>,
+    pub state: &'a str,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Inserts a new session under `key_hash`.
+pub fn insert(conn: &mut DbConnection, key_hash: &str, w: &SessionWrite<'_>) -> Result<(), DbError> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::key_hash.eq(key_hash),
+            sessions::user_id.eq(w.user_id.map(|u| u.0)),
+            sessions::state.eq(w.state),
+            sessions::created_at.eq(w.now.naive_utc()),
+            sessions::last_seen_at.eq(w.now.naive_utc()),
+            sessions::expires_at.eq(w.expires_at.naive_utc()),
+            sessions::ip.eq(w.ip),
+            sessions::user_agent.eq(w.user_agent),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The live (unexpired) session under `key_hash`.
+pub fn load(
+    conn: &mut DbConnection,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::key_hash.eq(key_hash))
+        .filter(sessions::expires_at.gt(now.naive_utc()))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Session::from))
+}
+
+/// Rewrites a live session's state; answers `false` if it is gone.
+pub fn update(
+    conn: &mut DbConnection,
+    key_hash: &str,
+    w: &SessionWrite<'_>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sessions::table
+            .filter(sessions::key_hash.eq(key_hash))
+            .filter(sessions::expires_at.gt(w.now.naive_utc())),
+    )
+    .set((
+        sessions::user_id.eq(w.user_id.map(|u| u.0)),
+        sessions::state.eq(w.state),
+        sessions::last_seen_at.eq(w.now.naive_utc()),
+        sessions::expires_at.eq(w.expires_at.naive_utc()),
+        sessions::ip.eq(w.ip),
+        sessions::user_agent.eq(w.user_agent),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Extends a live session (idle timeout) without changing its state.
+pub fn touch(
+    conn: &mut DbConnection,
+    key_hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sessions::table
+            .filter(sessions::key_hash.eq(key_hash))
+            .filter(sessions::expires_at.gt(now.naive_utc())),
+    )
+    .set((
+        sessions::last_seen_at.eq(now.naive_utc()),
+        sessions::expires_at.eq(expires_at.naive_utc()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Deletes the session under `key_hash`.
+pub fn delete_by_key(conn: &mut DbConnection, key_hash: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::key_hash.eq(key_hash))).execute(conn)? == 1)
+}
+
+/// A user's live sessions, newest first.
+pub fn list_for_user(
+    conn: &mut DbConnection,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Session>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user.0))
+        .filter(sessions::expires_at.gt(now.naive_utc()))
+        .order(sessions::id.desc())
+        .select(SessionRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Session::from)
+        .collect())
+}
+
+/// The `key_hash` of session `id` if it belongs to `user`.
+pub fn key_hash_of(conn: &mut DbConnection, user: UserId, id: i64) -> Result<Option<String>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::id.eq(id))
+        .filter(sessions::user_id.eq(user.0))
+        .select(sessions::key_hash)
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes session `id` if it belongs to `user`.
+pub fn delete_for_user(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::user_id.eq(user.0)),
+    )
+    .execute(conn)?
+        == 1)
+}
+
+/// Deletes all of a user's sessions; answers how many.
+pub fn delete_all_for_user(conn: &mut DbConnection, user: UserId) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user.0))).execute(conn)?)
+}
+
+/// Deletes expired sessions; answers how many.
+pub fn purge_expired(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now.naive_utc()))).execute(conn)?)
+}

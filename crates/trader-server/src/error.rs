@@ -1,0 +1,177 @@
+//! The server's one error type for responses.
+//!
+//! Every failing response, including the framework's own (bad JSON, a body
+//! too large, an unknown route, a wrong method, a rate limit), carries the
+//! envelope `{"error": {"code", "message", "fields"}}` from
+//! `trader_api_types::ErrorBody`. Causes of 5xx errors go to the log with
+//! the request id (the tracing span), never to the client.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use trader_api_types::{ErrorBody, ErrorCode, ErrorDetail};
+use trader_db::DbError;
+
+/// An error a handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    Validation {
+        message: String,
+        fields: BTreeMap<String, String>,
+    },
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("{message}")]
+    Forbidden { code: ErrorCode, message: String },
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String, BTreeMap<String, String>),
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 422 naming one field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self::Validation {
+            message: format!("{field}: {problem}"),
+            fields: BTreeMap::from([(field.to_owned(), problem)]),
+        }
+    }
+
+    /// A 403 with a specific code.
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 500 from any error; the cause is logged, not shown.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Validation { .. } => ErrorCode::ValidationFailed,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::Forbidden { code, .. } => *code,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Conflict(..) => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            Self::BadRequest(m) => m.clone(),
+            Self::Validation { message, .. } => message.clone(),
+            Self::Unauthenticated(m) => (*m).to_owned(),
+            Self::InvalidCredentials => "the username or password is wrong, or the account is temporarily locked".to_owned(),
+            Self::Forbidden { message, .. } => message.clone(),
+            Self::NotFound => "there is nothing here, or it is not yours".to_owned(),
+            Self::Conflict(m, _) => m.clone(),
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many requests; try again in {retry_after_secs} s")
+            }
+            Self::Unavailable(_) => "a service the server depends on is unavailable; try again shortly".to_owned(),
+            Self::Internal(_) => "something went wrong on our side; the details are in the server's log".to_owned(),
+        }
+    }
+
+    /// The envelope this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        let fields = match self {
+            Self::Validation { fields, .. } | Self::Conflict(_, fields) => fields.clone(),
+            _ => BTreeMap::new(),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+                fields,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "dependency unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if matches!(self, Self::Unauthenticated(_) | Self::InvalidCredentials) {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"alpaca-trader\""),
+            ));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(e.to_string()),
+            DbError::Conflict { .. } => Self::Conflict(
+                "it already exists".to_owned(),
+                BTreeMap::new(),
+            ),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+/// Runs blocking work (diesel, argon2) off the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::web::block(f).await?
+}

@@ -1,0 +1,11 @@
+DROP TABLE audit_log;
+DROP TABLE recovery_codes;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+ALTER TABLE users DROP COLUMN locked_until;
+ALTER TABLE users DROP COLUMN failed_attempts;
+ALTER TABLE users DROP COLUMN must_change_password;
+ALTER TABLE users DROP COLUMN totp_last_step;
+ALTER TABLE users DROP COLUMN totp_enabled;
+ALTER TABLE users DROP COLUMN totp_pending_secret;
+ALTER TABLE users DROP COLUMN totp_secret;
