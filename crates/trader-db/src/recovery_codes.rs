@@ -54,5 +54,8 @@ pub fn mark_used(conn: &mut DbConnection, id: i64, now: DateTime<Utc>) -> Result
 
 /// Deletes all of a user's codes.
 pub fn delete_all(conn: &mut DbConnection, user: UserId) -> Result<usize, DbError> {
-    Ok(diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.0))).execute(conn)?)
+    Ok(
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.0)))
+            .execute(conn)?,
+    )
 }

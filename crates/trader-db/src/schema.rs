@@ -80,4 +80,10 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_tokens, recovery_codes, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    api_tokens,
+    recovery_codes,
+    audit_log
+);

@@ -66,7 +66,11 @@ pub struct SessionWrite<'a> {
 }
 
 /// Inserts a new session under `key_hash`.
-pub fn insert(conn: &mut DbConnection, key_hash: &str, w: &SessionWrite<'_>) -> Result<(), DbError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    key_hash: &str,
+    w: &SessionWrite<'_>,
+) -> Result<(), DbError> {
     diesel::insert_into(sessions::table)
         .values((
             sessions::key_hash.eq(key_hash),
@@ -163,7 +167,11 @@ pub fn list_for_user(
 }
 
 /// The `key_hash` of session `id` if it belongs to `user`.
-pub fn key_hash_of(conn: &mut DbConnection, user: UserId, id: i64) -> Result<Option<String>, DbError> {
+pub fn key_hash_of(
+    conn: &mut DbConnection,
+    user: UserId,
+    id: i64,
+) -> Result<Option<String>, DbError> {
     Ok(sessions::table
         .filter(sessions::id.eq(id))
         .filter(sessions::user_id.eq(user.0))
@@ -190,5 +198,8 @@ pub fn delete_all_for_user(conn: &mut DbConnection, user: UserId) -> Result<usiz
 
 /// Deletes expired sessions; answers how many.
 pub fn purge_expired(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now.naive_utc()))).execute(conn)?)
+    Ok(
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(now.naive_utc())))
+            .execute(conn)?,
+    )
 }

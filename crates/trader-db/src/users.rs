@@ -398,7 +398,9 @@ pub fn lockout_delay(failures: i32) -> Option<chrono::Duration> {
     if failures < LOCKOUT_THRESHOLD {
         return None;
     }
-    let doublings = u32::try_from(failures - LOCKOUT_THRESHOLD).unwrap_or(0).min(6);
+    let doublings = u32::try_from(failures - LOCKOUT_THRESHOLD)
+        .unwrap_or(0)
+        .min(6);
     Some(chrono::Duration::minutes(1_i64 << doublings).min(chrono::Duration::hours(1)))
 }
 

@@ -10,7 +10,11 @@ use actix_web::dev::ServiceRequest;
 use ipnet::IpNet;
 
 /// The client's address for `req`.
-pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
@@ -41,12 +45,20 @@ fn forwarded_header(headers: &actix_web::http::header::HeaderMap) -> Option<&str
 
 /// The client's address of a request in a handler.
 pub fn of_request(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    client_ip(req.peer_addr().map(|a| a.ip()), forwarded_header(req.headers()), trusted)
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded_header(req.headers()),
+        trusted,
+    )
 }
 
 /// The client's address of a request in middleware.
 pub fn of_service_request(req: &ServiceRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    client_ip(req.peer_addr().map(|a| a.ip()), forwarded_header(req.headers()), trusted)
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded_header(req.headers()),
+        trusted,
+    )
 }
 
 /// The rate-limit key of an address: IPv4 as is; IPv6 by its /64, since one
@@ -84,15 +96,26 @@ mod tests {
     fn trusted_proxies_pass_on_the_client() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         assert_eq!(
-            client_ip(Some(ip("10.0.0.2")), Some("198.51.100.7, 10.0.0.5"), &trusted),
+            client_ip(
+                Some(ip("10.0.0.2")),
+                Some("198.51.100.7, 10.0.0.5"),
+                &trusted
+            ),
             Some(ip("198.51.100.7"))
         );
         // A forged left-most entry is not believed past an untrusted hop.
         assert_eq!(
-            client_ip(Some(ip("10.0.0.2")), Some("6.6.6.6, 198.51.100.7"), &trusted),
+            client_ip(
+                Some(ip("10.0.0.2")),
+                Some("6.6.6.6, 198.51.100.7"),
+                &trusted
+            ),
             Some(ip("198.51.100.7"))
         );
-        assert_eq!(client_ip(Some(ip("10.0.0.2")), None, &trusted), Some(ip("10.0.0.2")));
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.2")), None, &trusted),
+            Some(ip("10.0.0.2"))
+        );
         assert_eq!(
             client_ip(Some(ip("10.0.0.2")), Some("garbage"), &trusted),
             Some(ip("10.0.0.2"))

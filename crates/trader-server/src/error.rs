@@ -34,6 +34,12 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     Conflict(String, BTreeMap<String, String>),
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -75,6 +81,9 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict(..) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -85,15 +94,26 @@ impl ApiError {
             Self::BadRequest(m) => m.clone(),
             Self::Validation { message, .. } => message.clone(),
             Self::Unauthenticated(m) => (*m).to_owned(),
-            Self::InvalidCredentials => "the username or password is wrong, or the account is temporarily locked".to_owned(),
+            Self::InvalidCredentials => {
+                "the username or password is wrong, or the account is temporarily locked".to_owned()
+            }
             Self::Forbidden { message, .. } => message.clone(),
             Self::NotFound => "there is nothing here, or it is not yours".to_owned(),
             Self::Conflict(m, _) => m.clone(),
+            Self::MethodNotAllowed(allow) => format!("this path answers only {allow}"),
+            Self::PayloadTooLarge => "the request body is larger than 64 KiB".to_owned(),
+            Self::UnsupportedMediaType => {
+                "send the body as JSON with Content-Type: application/json".to_owned()
+            }
             Self::RateLimited { retry_after_secs } => {
                 format!("too many requests; try again in {retry_after_secs} s")
             }
-            Self::Unavailable(_) => "a service the server depends on is unavailable; try again shortly".to_owned(),
-            Self::Internal(_) => "something went wrong on our side; the details are in the server's log".to_owned(),
+            Self::Unavailable(_) => {
+                "a service the server depends on is unavailable; try again shortly".to_owned()
+            }
+            Self::Internal(_) => {
+                "something went wrong on our side; the details are in the server's log".to_owned()
+            }
         }
     }
 
@@ -123,6 +143,9 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(..) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,7 +153,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
             Self::Unavailable(cause) => tracing::warn!(error = %cause, "dependency unavailable"),
             _ => {}
         }
@@ -152,12 +177,17 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(e.to_string()),
-            DbError::Conflict { .. } => Self::Conflict(
-                "it already exists".to_owned(),
-                BTreeMap::new(),
-            ),
+            DbError::Conflict { .. } => {
+                Self::Conflict("it already exists".to_owned(), BTreeMap::new())
+            }
             other => Self::Internal(other.into()),
         }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        DbError::from(e).into()
     }
 }
 

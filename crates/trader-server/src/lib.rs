@@ -2,10 +2,13 @@
 //! command line. `main.rs` only parses the command line and calls in here,
 //! so tests drive the same code.
 
+pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod error;
+pub mod meta;
+pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
 pub mod settings;

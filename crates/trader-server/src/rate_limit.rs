@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::governor::NotUntil;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
@@ -75,8 +75,11 @@ pub struct Limit {
     pub period: Duration,
 }
 
+/// A limiter's configuration (its state is shared by clones).
+pub type GovernorConf = GovernorConfig<ClientIpKey, NoOpMiddleware<QuantaInstant>>;
+
 /// The governor configuration for a limit.
-pub fn config(limit: Limit, key: ClientIpKey) -> Option<GovernorConfig<ClientIpKey, NoOpMiddleware<QuantaInstant>>> {
+pub fn config(limit: Limit, key: ClientIpKey) -> Option<GovernorConf> {
     GovernorConfigBuilder::default()
         .period(limit.period)
         .burst_size(limit.burst.max(1))

@@ -265,7 +265,12 @@ impl Settings {
             tls |= origin.starts_with("https://");
             allowed_origins.push(origin);
         }
-        for o in args.allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        for o in args
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
             allowed_origins.push(origin_of(o).ok_or_else(|| ConfigError::Invalid {
                 name: "ALLOWED_ORIGINS",
                 value: o.to_owned(),

@@ -1,35 +1,62 @@
 //! Building and running the web application.
 //!
-//! [`Application::build`] opens the pool, applies pending migrations and
-//! binds the listener (port 0 picks a free port, which tests use); the
-//! caller then awaits [`Application::run_until_stopped`]. actix-web stops
-//! gracefully on SIGINT and SIGTERM: it stops accepting, lets requests in
-//! flight finish (up to 30 s), then returns.
+//! [`Application::build`] opens the pool, applies pending migrations, makes
+//! the one-time setup token while no user exists, and binds the listener
+//! (port 0 picks a free port, which tests use); the caller then awaits
+//! [`Application::run_until_stopped`]. [`Application::stop_on_signals`]
+//! makes SIGINT and SIGTERM stop it gracefully: no new connections,
+//! requests in flight finish (up to 30 s).
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
 
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use trader_db::Pool;
+use trader_security::totp::RecoveryCodeKey;
+use trader_security::{JwtKeys, KeyRing};
 
-use crate::Settings;
+use crate::auth::session_store::DbSessionStore;
+use crate::clock::{SharedClock, SystemClock};
 use crate::routes;
+use crate::{Settings, middleware};
 
 /// How long requests in flight may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 /// Shared state handed to every handler.
-#[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: Pool,
     pub settings: Settings,
+    pub clock: SharedClock,
+    /// Seals TOTP secrets (and, later, Alpaca keys) at rest.
+    pub keyring: KeyRing,
+    /// Signs and checks bearer tokens.
+    pub jwt: JwtKeys,
+    /// Hashes recovery codes.
+    pub recovery_key: RecoveryCodeKey,
+    /// The first admin's one-time setup token, while no user exists.
+    pub setup_token: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A built, bound, not yet running server.
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl std::fmt::Debug for Application {
@@ -40,32 +67,106 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// The cookie's name: `__Host-` where it is Secure, so no subdomain or
+/// plain-http page can set it (RFC 6265bis §4.1.3.2).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-alpaca_session"
+    } else {
+        "alpaca_session"
+    }
+}
+
 impl Application {
     /// Opens the database, migrates it and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a clock of the caller's (tests).
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let url = settings.database_url.clone();
         let pool_size = u32::try_from(settings.workers.saturating_mul(2).clamp(4, 32)).unwrap_or(8);
-        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<Pool> {
+        let (pool, users) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Pool, i64)> {
             let pool = Pool::open(&url, pool_size)?;
             let mut conn = pool.get()?;
             let applied = trader_db::run_migrations(&mut conn)?;
             if !applied.is_empty() {
                 tracing::info!(count = applied.len(), "applied database migrations");
             }
-            Ok(pool)
+            let users = trader_db::users::count_users(&mut conn)?;
+            Ok((pool, users))
         })
         .await
         .context("database start-up task failed")??;
 
+        let setup_token = if users == 0 {
+            Some(crate::routes::auth::make_setup_token(&settings.data_dir)?)
+        } else {
+            None
+        };
+
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let address = listener.local_addr()?;
+        if setup_token.is_some() {
+            println!(
+                "No user exists yet. Create the first admin with POST /api/auth/register and the one-time setup token in {} (or run `alpaca-trader create-admin`).",
+                settings.data_dir.join("setup-token").display()
+            );
+        }
+
+        let keyring = KeyRing::new(
+            settings.encryption_key.clone(),
+            settings.encryption_keys_old.clone(),
+        );
+        let jwt = JwtKeys::from_secret_key(&settings.secret_key)
+            .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
+        let recovery_key = RecoveryCodeKey::from_secret_key(&settings.secret_key)
+            .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
+        let cookie_key = Key::derive_from(settings.secret_key.expose_bytes());
+        let secure = settings.secure_cookies();
         let workers = settings.workers;
-        let state = web::Data::new(AppState { pool, settings });
+        let state = web::Data::new(AppState {
+            pool,
+            settings,
+            clock,
+            keyring,
+            jwt,
+            recovery_key,
+            setup_token: Mutex::new(setup_token),
+        });
+        let openapi = routes::openapi_document();
+        let route_index = Arc::new(routes::RouteIndex::from_openapi(&openapi));
+        let openapi_json = web::Data::new(routes::OpenApiJson(
+            serde_json::to_string_pretty(&openapi).context("OpenAPI document")?,
+        ));
+        let app_state = state.clone();
+        let limiters = routes::Limiters::new(&state);
         let server = HttpServer::new(move || {
+            let store = DbSessionStore::new(app_state.pool.clone(), app_state.clock.clone());
+            let sessions = SessionMiddleware::builder(store, cookie_key.clone())
+                .cookie_name(session_cookie_name(secure).to_owned())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .cookie_path("/".to_owned())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(actix_web::cookie::time::Duration::seconds(
+                            crate::auth::SESSION_IDLE.num_seconds(),
+                        ))
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
             App::new()
-                .app_data(state.clone())
-                .configure(routes::configure)
+                .app_data(app_state.clone())
+                .app_data(web::Data::from(route_index.clone()))
+                .app_data(openapi_json.clone())
+                .configure(|cfg| routes::configure(cfg, &limiters))
+                .wrap(sessions)
+                .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
@@ -75,7 +176,11 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            state,
+        })
     }
 
     /// The bound address.
@@ -86,6 +191,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.address.port()
+    }
+
+    /// The shared state (tests read the pool and clock through it).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// Installs SIGINT and SIGTERM handlers now; either one stops the

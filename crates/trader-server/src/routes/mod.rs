@@ -1,20 +1,370 @@
 //! The route table: every path the server answers, in one place.
+//!
+//! `/api/...` handlers are registered through utoipa-actix-web, so the
+//! routes and the OpenAPI document come from the same code. Framework
+//! errors (bad JSON, a body too large, a wrong content type, an unknown
+//! path, a wrong method) answer in the API's error envelope.
 
+pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod auth;
 mod health;
+pub(crate) mod profile;
+pub(crate) mod sessions;
+pub(crate) mod tokens;
+pub(crate) mod two_factor;
 
-use actix_web::{HttpResponse, web};
-use trader_api_types::{ErrorBody, ErrorCode};
+use std::collections::BTreeMap;
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .default_service(web::to(not_found));
+use actix_governor::Governor;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
+use trader_api_types::ErrorBody;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::ApiError;
+use crate::rate_limit::{self, ClientIpKey};
+use crate::startup::AppState;
+
+/// The largest JSON body accepted.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// Sign-in endpoints under the strict rate limit.
+const STRICT_PATHS: [&str; 4] = [
+    "/api/auth/login",
+    "/api/auth/verify-2fa",
+    "/api/auth/reauth",
+    "/api/auth/register",
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "alpaca-trader API",
+        description = "The JSON API of alpaca-trader. Browser sessions use the session cookie and send `X-CSRF-Token` on state-changing requests; scripts send `Authorization: Bearer <token>`. Every error answers `{\"error\": {\"code\", \"message\", \"fields\"}}`.",
+        license(name = "GPL-3.0-or-later")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sign-in, sign-out and confirmation"),
+        (name = "two-factor", description = "TOTP two-factor authentication and recovery codes"),
+        (name = "profile", description = "The signed-in user's own account"),
+        (name = "tokens", description = "Personal access tokens for scripts"),
+        (name = "sessions", description = "The signed-in user's browser sessions"),
+        (name = "audit", description = "The audit log"),
+        (name = "admin", description = "User administration (admins with 2FA on)"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "alpaca_session",
+                "The session cookie (`__Host-alpaca_session` over https).",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-CSRF-Token",
+                "Required with the session cookie on POST, PUT, PATCH and DELETE; GET /api/auth/me gives it.",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A personal access token from POST /api/tokens."))
+                    .build(),
+            ),
+        );
+    }
 }
 
-async fn not_found() -> HttpResponse {
+/// Registers the `/api` routes on a utoipa app.
+fn api(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    strict: Option<
+        Governor<
+            ClientIpKey,
+            actix_governor::governor::middleware::NoOpMiddleware<
+                actix_governor::governor::clock::QuantaInstant,
+            >,
+        >,
+    >,
+) {
+    let strict_scope = scope::scope("/auth")
+        .guard(guard::fn_guard(|ctx| {
+            STRICT_PATHS.contains(&ctx.head().uri.path())
+        }))
+        .service(auth::register)
+        .service(auth::login)
+        .service(auth::verify_two_factor)
+        .service(auth::reauth);
+    match strict {
+        Some(g) => cfg.service(strict_scope.wrap(g)),
+        None => cfg.service(strict_scope),
+    };
+    cfg.service(
+        scope::scope("/auth")
+            .service(auth::setup_status)
+            .service(auth::logout)
+            .service(auth::logout_all)
+            .service(auth::me),
+    )
+    .service(
+        scope::scope("/2fa")
+            .service(two_factor::setup_two_factor)
+            .service(two_factor::two_factor_qrcode)
+            .service(two_factor::enable_two_factor)
+            .service(two_factor::disable_two_factor)
+            .service(two_factor::regenerate_recovery_codes),
+    )
+    .service(profile::update_profile)
+    .service(profile::change_password)
+    .service(tokens::list_tokens)
+    .service(tokens::create_token)
+    .service(tokens::delete_token)
+    .service(sessions::list_sessions)
+    .service(sessions::delete_session)
+    .service(audit::list_audit)
+    .service(
+        scope::scope("/admin")
+            .service(admin::list_users)
+            .service(admin::create_user)
+            .service(admin::update_user)
+            .service(admin::reset_user_password)
+            .service(admin::reset_user_two_factor)
+            .service(admin::delete_user)
+            .service(admin::list_all_audit),
+    );
+}
+
+/// The OpenAPI document, as the routes describe it.
+pub fn openapi_document() -> OpenApiDoc {
+    let (_, doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(scope::scope("/api").configure(|cfg| api(cfg, None)))
+        .split_for_parts();
+    doc
+}
+
+/// The rate limiters, made once and shared by every worker (a limiter per
+/// worker would multiply the limit by the number of workers).
+#[derive(Clone)]
+pub struct Limiters {
+    strict: Option<rate_limit::GovernorConf>,
+    loose: Option<rate_limit::GovernorConf>,
+}
+
+impl Limiters {
+    pub fn new(state: &AppState) -> Self {
+        let key = ClientIpKey::new(std::sync::Arc::new(state.settings.trusted_proxies.clone()));
+        Self {
+            strict: rate_limit::config(state.settings.auth_rate, key.clone()),
+            loose: rate_limit::config(state.settings.api_rate, key),
+        }
+    }
+}
+
+impl std::fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Limiters")
+    }
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig, limiters: &Limiters) {
+    let strict = limiters.strict.as_ref().map(Governor::new);
+    let loose = limiters.loose.as_ref().map(Governor::new);
+    cfg.app_data(json_config())
+        .app_data(web::PathConfig::default().error_handler(|err, _| {
+            tracing::debug!(error = %err, "bad path parameter");
+            ApiError::NotFound.into()
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            ApiError::BadRequest(format!(
+                "bad query string: {}",
+                sanitize_serde_message(&err.to_string())
+            ))
+            .into()
+        }))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/api/openapi.json", web::get().to(openapi_json))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from("/api/openapi.json")));
+
+    let api_scope = scope::scope("/api").configure(move |c| api(c, strict));
+    match loose {
+        Some(g) => cfg.service(api_scope.wrap(g)),
+        None => cfg.service(api_scope),
+    };
+    cfg.default_service(web::to(fallback));
+}
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+/// The OpenAPI document serialised once at start-up.
+#[derive(Debug)]
+pub struct OpenApiJson(pub String);
+
+/// JSON bodies: at most 64 KiB, `Content-Type: application/json` required,
+/// errors in the envelope.
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BODY)
+        .content_type_required(true)
+        .content_type(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+        .error_handler(|err, _req| json_error(&err).into())
+}
+
+fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) => {
+            let message = sanitize_serde_message(&e.to_string());
+            if e.is_data() {
+                let mut fields = BTreeMap::new();
+                for marker in ["missing field `", "unknown field `"] {
+                    if let Some(rest) = message.split(marker).nth(1)
+                        && let Some(name) = rest.split('`').next()
+                    {
+                        let what = if marker.starts_with("missing") {
+                            "is required"
+                        } else {
+                            "is not a field of this request"
+                        };
+                        fields.insert(name.to_owned(), what.to_owned());
+                    }
+                }
+                ApiError::Validation {
+                    message: format!("the request body does not fit: {message}"),
+                    fields,
+                }
+            } else {
+                ApiError::BadRequest(format!("the request body is not valid JSON: {message}"))
+            }
+        }
+        other => ApiError::BadRequest(format!("the request body could not be read: {other}")),
+    }
+}
+
+/// serde's messages quote the offending value ("invalid type: string
+/// \"hunter2\", expected ..."); a value may be a secret, so it is cut out.
+pub fn sanitize_serde_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let keep_names = message.starts_with("missing field") || message.starts_with("unknown field");
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' | '"' if !keep_names => {
+                // Skip the quoted value.
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+                out.push_str("(value)");
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Paths and methods of the API, to tell a wrong method (405) from an
+/// unknown path (404).
+#[derive(Debug, Default)]
+pub struct RouteIndex {
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl RouteIndex {
+    pub fn from_openapi(doc: &OpenApiDoc) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = serde_json::to_value(item)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .map(|o| {
+                        o.keys()
+                            .filter(|k| {
+                                matches!(k.as_str(), "get" | "post" | "put" | "patch" | "delete")
+                            })
+                            .map(|k| k.to_ascii_uppercase())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (segments, methods)
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods `path` answers to, if it is an API path at all.
+    pub fn methods(&self, path: &str) -> Option<Vec<String>> {
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let mut found: Option<Vec<String>> = None;
+        for (segments, methods) in &self.routes {
+            if segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| s == p || (s.starts_with('{') && !p.is_empty()))
+            {
+                found
+                    .get_or_insert_with(Vec::new)
+                    .extend(methods.iter().cloned());
+            }
+        }
+        found
+    }
+}
+
+async fn fallback(req: HttpRequest, index: web::Data<RouteIndex>) -> HttpResponse {
+    if let Some(methods) = index.methods(req.path())
+        && !methods.iter().any(|m| m == req.method().as_str())
+    {
+        let allow = methods.join(", ");
+        let mut response = ApiError::MethodNotAllowed(allow.clone()).error_response();
+        if let Ok(v) = header::HeaderValue::from_str(&allow) {
+            response.headers_mut().insert(header::ALLOW, v);
+        }
+        return response;
+    }
     HttpResponse::NotFound().json(ErrorBody::new(
-        ErrorCode::NotFound,
+        trader_api_types::ErrorCode::NotFound,
         "there is nothing at this path",
     ))
 }

@@ -169,9 +169,8 @@ fn serve_refuses_a_taken_port_with_exit_1() {
 #[tokio::test]
 async fn sim_with_the_replay_clock_prints_its_address_and_fills_a_market_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = Server::start(alpaca_trader(dir.path()).args([
-        "sim", "--port", "0", "--clock", "replay",
-    ]));
+    let mut sim =
+        Server::start(alpaca_trader(dir.path()).args(["sim", "--port", "0", "--clock", "replay"]));
     let client = reqwest::Client::new();
     let order: serde_json::Value = client
         .post(format!("{}/v2/orders", sim.base_url))
@@ -200,7 +199,14 @@ async fn sim_with_the_replay_clock_prints_its_address_and_fills_a_market_order()
             .await
             .unwrap();
         if now["status"] == "filled" {
-            assert!(now["filled_avg_price"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+            assert!(
+                now["filled_avg_price"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap()
+                    > 0.0
+            );
             break;
         }
         assert!(Instant::now() < deadline, "not filled within 10 s: {now}");

@@ -1,0 +1,235 @@
+//! actix-session's `SessionStore` over our database, so sessions live on
+//! the server: one logout ends exactly that session, "log out everywhere"
+//! ends all of them, a pending two-factor login and its try counter cannot
+//! be replayed from an old cookie, and several instances share sessions.
+//!
+//! The cookie holds a random 64-character key; the table keeps only its
+//! SHA-256. Session state is actix-session's map of JSON strings; the keys
+//! `uid`, `ip` and `ua` are also copied into columns so a user can list
+//! their sessions.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::web;
+use chrono::Duration;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use sha2::{Digest, Sha256};
+use trader_api_types::UserId;
+use trader_db::Pool;
+use trader_db::sessions::{self, SessionWrite};
+
+use crate::clock::SharedClock;
+
+/// Session state keys.
+pub mod keys {
+    /// The signed-in user's id.
+    pub const USER_ID: &str = "uid";
+    /// The user's security stamp when the session began.
+    pub const STAMP: &str = "stamp";
+    /// The CSRF token bound to this session.
+    pub const CSRF: &str = "csrf";
+    /// When the session (sign-in) began, unix seconds: the absolute limit.
+    pub const CREATED: &str = "created";
+    /// When the person last confirmed who they are, unix seconds.
+    pub const CONFIRMED: &str = "confirmed";
+    /// A pending login: the user whose password was right.
+    pub const PENDING_USER_ID: &str = "pending_uid";
+    /// A pending login's wrong codes so far.
+    pub const PENDING_TRIES: &str = "pending_tries";
+    /// When the pending login began, unix seconds.
+    pub const PENDING_CREATED: &str = "pending_created";
+    /// Client address and user agent, for the list of sessions.
+    pub const IP: &str = "ip";
+    pub const USER_AGENT: &str = "ua";
+}
+
+/// The database-backed store.
+#[derive(Debug, Clone)]
+pub struct DbSessionStore {
+    pool: Pool,
+    clock: SharedClock,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: Pool, clock: SharedClock) -> Self {
+        Self { pool, clock }
+    }
+}
+
+/// The stored form of a cookie's session key.
+pub fn hash_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_key() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect()
+}
+
+fn to_chrono(ttl: &CookieDuration) -> Duration {
+    Duration::seconds(ttl.whole_seconds())
+}
+
+/// A JSON-string state value as plain text (actix-session stores values
+/// JSON-encoded).
+fn text_of(state: &HashMap<String, String>, key: &str) -> Option<String> {
+    state
+        .get(key)
+        .and_then(|v| serde_json::from_str::<String>(v).ok())
+}
+
+fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
+    state
+        .get(keys::USER_ID)
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(UserId)
+}
+
+struct Columns {
+    state: String,
+    user_id: Option<UserId>,
+    ip: Option<String>,
+    ua: Option<String>,
+}
+
+fn columns(state: &HashMap<String, String>) -> Result<Columns, serde_json::Error> {
+    Ok(Columns {
+        state: serde_json::to_string(state)?,
+        user_id: user_of(state),
+        ip: text_of(state, keys::IP),
+        ua: text_of(state, keys::USER_AGENT),
+    })
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(
+        &self,
+        session_key: &SessionKey,
+    ) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let hash = hash_key(session_key.as_ref());
+        let pool = self.pool.clone();
+        let now = self.clock.now();
+        let row = web::block(move || -> Result<_, trader_db::DbError> {
+            let mut conn = pool.get()?;
+            sessions::load(&mut conn, &hash, now)
+        })
+        .await
+        .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?
+        .map_err(|e| LoadError::Other(e.into()))?;
+        match row {
+            None => Ok(None),
+            Some(row) => serde_json::from_str(&row.state)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+
+    async fn save(
+        &self,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let cols = columns(&session_state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key = new_key();
+        let hash = hash_key(&key);
+        let pool = self.pool.clone();
+        let now = self.clock.now();
+        let expires_at = now + to_chrono(ttl);
+        web::block(move || -> Result<_, trader_db::DbError> {
+            let mut conn = pool.get()?;
+            sessions::insert(
+                &mut conn,
+                &hash,
+                &SessionWrite {
+                    user_id: cols.user_id,
+                    state: &cols.state,
+                    now,
+                    expires_at,
+                    ip: cols.ip.as_deref(),
+                    user_agent: cols.ua.as_deref(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| SaveError::Other(anyhow::anyhow!("{e}")))?
+        .map_err(|e| SaveError::Other(e.into()))?;
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let cols = columns(&session_state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let hash = hash_key(session_key.as_ref());
+        let pool = self.pool.clone();
+        let now = self.clock.now();
+        let expires_at = now + to_chrono(ttl);
+        let state = cols.state.clone();
+        let updated = web::block(move || -> Result<_, trader_db::DbError> {
+            let mut conn = pool.get()?;
+            sessions::update(
+                &mut conn,
+                &hash,
+                &SessionWrite {
+                    user_id: cols.user_id,
+                    state: &state,
+                    now,
+                    expires_at,
+                    ip: cols.ip.as_deref(),
+                    user_agent: cols.ua.as_deref(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?
+        .map_err(|e| UpdateError::Other(e.into()))?;
+        if updated {
+            Ok(session_key)
+        } else {
+            // The session ended meanwhile (logout elsewhere, expiry): its
+            // state starts over under a new key, as actix-session's own
+            // stores do.
+            self.save(session_state, ttl)
+                .await
+                .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> Result<(), anyhow::Error> {
+        let hash = hash_key(session_key.as_ref());
+        let pool = self.pool.clone();
+        let now = self.clock.now();
+        let expires_at = now + to_chrono(ttl);
+        web::block(move || -> Result<_, trader_db::DbError> {
+            let mut conn = pool.get()?;
+            sessions::touch(&mut conn, &hash, now, expires_at)
+        })
+        .await??;
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        let hash = hash_key(session_key.as_ref());
+        let pool = self.pool.clone();
+        web::block(move || -> Result<_, trader_db::DbError> {
+            let mut conn = pool.get()?;
+            sessions::delete_by_key(&mut conn, &hash)
+        })
+        .await??;
+        Ok(())
+    }
+}

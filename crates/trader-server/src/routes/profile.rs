@@ -1,0 +1,126 @@
+//! The signed-in user's own account: email and password.
+
+use actix_web::{HttpResponse, patch, post, web};
+use trader_api_types::auth::{ChangePasswordRequest, CurrentUser, UpdateProfileRequest};
+use trader_api_types::{Email, ErrorBody};
+use trader_db::users::{self, UserChanges};
+use trader_security::{NewPassword, SecretString};
+
+use crate::auth::{AuthUser, SessionUser, keep_session_with_stamp};
+use crate::error::{ApiError, blocking};
+use crate::meta::{Event, RequestMeta, audit};
+use crate::routes::auth::current_user;
+use crate::startup::AppState;
+
+/// Changes the email address: in a browser session it needs a recent
+/// confirmation; a `trade` token may do it (a `read` token may not).
+#[utoipa::path(
+    tag = "profile",
+    operation_id = "update_profile",
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, body = CurrentUser),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
+        (status = 422, description = "Not an email address", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []))
+)]
+#[patch("/profile")]
+pub(crate) async fn update_profile(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    meta: RequestMeta,
+    body: web::Json<UpdateProfileRequest>,
+) -> Result<web::Json<CurrentUser>, ApiError> {
+    if let Some(session) = caller.session() {
+        SessionUser {
+            user: caller.user.clone(),
+            auth: session.clone(),
+        }
+        .require_recent_confirmation(state.clock.now())?;
+    }
+    let email = Email::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
+    let st = state.clone();
+    let user = blocking(move || {
+        let mut conn = st.pool.get()?;
+        let updated = users::update_user(
+            &mut conn,
+            caller.user.id,
+            &UserChanges {
+                email: Some(email.as_str()),
+                ..UserChanges::default()
+            },
+        )?
+        .ok_or(ApiError::NotFound)?;
+        audit(
+            &mut conn,
+            &meta,
+            Event::of(&updated, "email_changed"),
+            st.clock.now(),
+        )?;
+        Ok(updated)
+    })
+    .await?;
+    Ok(web::Json(current_user(&user)))
+}
+
+/// Changes the password (the current one is required). Every other session
+/// and every token ends; this session goes on.
+#[utoipa::path(
+    tag = "profile",
+    operation_id = "change_password",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "The current password is wrong", body = ErrorBody),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
+        (status = 422, description = "The new password breaks a rule", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = [], "csrf" = []))
+)]
+#[post("/profile/password")]
+pub(crate) async fn change_password(
+    state: web::Data<AppState>,
+    caller: SessionUser,
+    meta: RequestMeta,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    // A temporary password from an admin is changed at once, in the
+    // sign-in's own confirmation window.
+    caller.require_recent_confirmation(state.clock.now())?;
+    let body = body.into_inner();
+    let new = NewPassword::new(SecretString::from(body.new_password.into_inner()))
+        .map_err(|e| ApiError::field("new_password", e.to_string()))?;
+    let current = SecretString::from(body.current_password.into_inner());
+    let st = state.clone();
+    let user = caller.user.clone();
+    let sid = caller.auth.sid.clone();
+    let stamp = blocking(move || {
+        let now = st.clock.now();
+        let mut conn = st.pool.get()?;
+        let ok = trader_security::verify_password(&current, &user.password_hash)
+            .map_err(ApiError::internal)?;
+        if !ok {
+            users::record_failure(&mut conn, user.id, now)?;
+            audit(
+                &mut conn,
+                &meta,
+                Event::of(&user, "password_change_failed"),
+                now,
+            )?;
+            return Err(ApiError::InvalidCredentials);
+        }
+        let hash = trader_security::hash_password(&new).map_err(ApiError::internal)?;
+        let stamp = users::set_password_with(&mut conn, user.id, &hash, false)?
+            .ok_or(ApiError::NotFound)?;
+        crate::routes::sessions::end_other_sessions(&st, &mut conn, user.id, &sid)?;
+        trader_db::tokens::revoke_all_for_user(&mut conn, user.id, now)?;
+        audit(&mut conn, &meta, Event::of(&user, "password_changed"), now)?;
+        Ok(stamp)
+    })
+    .await?;
+    keep_session_with_stamp(&caller.auth.session, &stamp)?;
+    Ok(HttpResponse::NoContent().finish())
+}
