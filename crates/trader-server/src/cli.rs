@@ -39,8 +39,23 @@ pub enum Command {
     ResetPassword(ResetPasswordArgs),
     /// Print fresh SECRET_KEY and ENCRYPTION_KEY lines for a .env file.
     GenKey,
+    /// Turn off a user's two-factor authentication (for a locked-out admin)
+    /// and end their sessions.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor(ResetTwoFactorArgs),
     /// Run the local Alpaca simulator (Trading API v2 and Market Data v2).
     Sim(alpaca_sim::SimArgs),
+    /// Print the OpenAPI document of the JSON API.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetTwoFactorArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Whose two-factor authentication to turn off.
+    #[arg(long)]
+    pub username: String,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +92,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::InitDb(args) => init_db(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
+        Command::ResetTwoFactor(args) => reset_two_factor(&args),
+        Command::Openapi => {
+            let doc = crate::routes::openapi_document();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
         Command::Sim(args) => {
             telemetry::init(crate::AppEnv::Development);
             actix_web::rt::System::new().block_on(alpaca_sim::run(args))
@@ -204,6 +225,30 @@ fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<()> {
     users::set_password(&mut conn, user.id, &hash)?;
     println!(
         "new password set for `{}`; their sessions and tokens have ended",
+        user.username
+    );
+    Ok(())
+}
+
+fn reset_two_factor(args: &ResetTwoFactorArgs) -> anyhow::Result<()> {
+    let pool = open_migrated(&args.db)?;
+    let mut conn = pool.get()?;
+    let user = users::find_user_by_username(&mut conn, args.username.trim())?
+        .ok_or_else(|| anyhow!("no user named `{}`", args.username.trim()))?;
+    users::disable_totp(&mut conn, user.id)?;
+    trader_db::sessions::delete_all_for_user(&mut conn, user.id)?;
+    trader_db::audit::record(
+        &mut conn,
+        &trader_db::audit::NewAuditEntry {
+            user_id: Some(user.id),
+            username: Some(&user.username),
+            event: "cli_two_factor_reset",
+            ..Default::default()
+        },
+        users::now(),
+    )?;
+    println!(
+        "two-factor authentication of `{}` is off and their sessions have ended; they can sign in with their password and set it up again",
         user.username
     );
     Ok(())

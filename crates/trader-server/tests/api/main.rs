@@ -17,6 +17,7 @@ mod support;
 mod auth_flow;
 mod envelope;
 mod isolation;
+mod openapi;
 mod rate_limits;
 mod tokens;
 mod two_factor;

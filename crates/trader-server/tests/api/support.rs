@@ -322,7 +322,7 @@ impl Drop for TestApp {
         }
         let log = String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned();
         for (i, secret) in self.secrets.lock().unwrap().iter().enumerate() {
-            if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
+            if let Some(line) = log.lines().find(|l| contains_word(l, secret)) {
                 panic!(
                     "secret #{i} ({} characters) reached the log: {}",
                     secret.len(),
@@ -331,6 +331,19 @@ impl Drop for TestApp {
             }
         }
     }
+}
+
+/// Whether `secret` occurs in `line` as itself, not inside a longer run of
+/// letters and digits (a 6-digit code can occur inside a timestamp's
+/// microseconds by chance).
+fn contains_word(line: &str, secret: &str) -> bool {
+    let bytes = line.as_bytes();
+    line.match_indices(secret).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + secret.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric())
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 /// The error envelope's code, checking the envelope's shape on the way.

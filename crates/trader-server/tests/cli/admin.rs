@@ -157,6 +157,7 @@ crate::cli_backend_tests!(
     the_same_username_in_another_case_exits_1,
     weak_passwords_exit_1_naming_the_rule,
     reset_password_lets_only_the_new_password_in,
+    reset_2fa_turns_two_factor_off_for_a_locked_out_admin,
 );
 
 #[test]
@@ -184,4 +185,56 @@ fn bad_username_and_email_are_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+fn reset_2fa_turns_two_factor_off_for_a_locked_out_admin(backend: Backend) {
+    let db = TestDb::empty(backend);
+    assert!(
+        create_admin(&db, "root", "the first long passphrase")
+            .status
+            .success()
+    );
+    let id = {
+        let mut conn = db.conn();
+        let user = trader_db::users::find_user_by_username(&mut conn, "root")
+            .unwrap()
+            .unwrap();
+        trader_db::users::enable_totp(&mut conn, user.id, "v1:sealed-secret", 5).unwrap();
+        user.id
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = alpaca_trader(dir.path())
+        .args([
+            "reset-2fa",
+            "--database-url",
+            &db.url_string(),
+            "--username",
+            "ROOT",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut conn = db.conn();
+    let user = trader_db::users::find_user_by_id(&mut conn, id)
+        .unwrap()
+        .unwrap();
+    assert!(!user.totp_enabled);
+    assert_eq!(user.totp_secret, None);
+    let events: Vec<String> = trader_db::audit::list(&mut conn, Some(id), None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["cli_two_factor_reset"]);
+    let unknown = alpaca_trader(dir.path())
+        .args([
+            "reset-2fa",
+            "--database-url",
+            &db.url_string(),
+            "--username",
+            "nobody",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
 }
