@@ -47,6 +47,42 @@ pub enum Command {
     Sim(alpaca_sim::SimArgs),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
+    /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
+    /// with one column per output.
+    Indicators(IndicatorsArgs),
+    /// Replay the signal rules of a settings.yaml (the Python version's)
+    /// over every window of N bars of a CSV and print each window's signal.
+    Signals(SignalsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IndicatorsArgs {
+    /// A CSV with open,high,low,close,volume columns (others are ignored).
+    #[arg(long, value_name = "FILE.csv")]
+    pub bars: std::path::PathBuf,
+    /// An indicator and its periods, repeatable: sma:20, ema:12, wma:10,
+    /// rsi:14, macd:12:26:9, bbands:20:2:2, atr:14, stoch:14:3:3, adx:14,
+    /// cci:20, mfi:14, willr:14, roc:10, obv.
+    #[arg(long = "ind", value_name = "SPEC", required = true, value_parser = parse_spec)]
+    pub indicators: Vec<trader_indicators::IndicatorSpec>,
+}
+
+fn parse_spec(s: &str) -> Result<trader_indicators::IndicatorSpec, String> {
+    trader_indicators::parse_indicator_spec(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct SignalsArgs {
+    /// A CSV with open,high,low,close,volume columns (others are ignored).
+    #[arg(long, value_name = "FILE.csv")]
+    pub bars: std::path::PathBuf,
+    /// The Python version's settings.yaml (its `indicators` and `signal`
+    /// groups are used).
+    #[arg(long, value_name = "settings.yaml")]
+    pub settings: std::path::PathBuf,
+    /// Bars per window.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +133,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let doc = crate::routes::openapi_document();
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
+        }
+        Command::Indicators(args) => {
+            let bars = read_file(&args.bars)?;
+            let csv = trader_indicators::indicators_csv(&bars, &args.indicators)
+                .map_err(|e| anyhow!("{}: {e}", args.bars.display()))?;
+            write_stdout(&csv)
+        }
+        Command::Signals(args) => {
+            let bars = read_file(&args.bars)?;
+            let settings = read_file(&args.settings)?;
+            let window = usize::try_from(args.window)?;
+            let csv =
+                trader_indicators::signals_csv(&bars, &settings, window).map_err(|e| match e {
+                    trader_indicators::SignalsCsvError::Bars(e) => {
+                        anyhow!("{}: {e}", args.bars.display())
+                    }
+                    other => anyhow!("{}: {other}", args.settings.display()),
+                })?;
+            write_stdout(&csv)
         }
         Command::Sim(args) => {
             telemetry::init(crate::AppEnv::Development);
@@ -282,6 +337,19 @@ fn new_password(from_stdin: bool) -> anyhow::Result<NewPassword> {
         SecretString::from(first)
     };
     NewPassword::new(password).map_err(|e| anyhow!("weak password: {e}"))
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn prompt_line(prompt: &str) -> anyhow::Result<String> {

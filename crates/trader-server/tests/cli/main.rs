@@ -12,5 +12,6 @@ mod support;
 mod admin;
 mod config;
 mod connection;
+mod indicators;
 mod init_db;
 mod serve;

@@ -1,0 +1,124 @@
+//! Moving average convergence/divergence (TA-Lib `TA_MACD`).
+
+use super::{check_period, ema_lookback};
+use crate::{IndicatorError, Series};
+
+/// The three lines of [`macd`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Macd {
+    /// Fast EMA minus slow EMA.
+    pub macd: Series,
+    /// EMA of the MACD line over the signal period.
+    pub signal: Series,
+    /// MACD line minus signal line.
+    pub hist: Series,
+}
+
+/// Number of leading bars without MACD values:
+/// `(max(fast, slow) - 1) + (signal - 1)`.
+#[must_use]
+pub fn macd_lookback(fast_period: usize, slow_period: usize, signal_period: usize) -> usize {
+    ema_lookback(fast_period.max(slow_period)) + ema_lookback(signal_period)
+}
+
+/// MACD of `input`: fast and slow periods `2..=100000`, signal period
+/// `1..=100000`.
+///
+/// TA-Lib's choices, kept here:
+/// - if the slow period is shorter than the fast one, the two are swapped;
+/// - both EMAs use `k = 2 / (period + 1)` and are seeded with a simple average
+///   whose window ENDS on the same bar (`slow - 1`): the fast EMA does not
+///   start earlier than the slow one, so the first MACD value is
+///   `SMA(fast) - SMA(slow)` at bar `slow - 1`;
+/// - the signal line is an EMA of the MACD line seeded with the average of
+///   its first `signal` values; all three lines start at the same bar;
+/// - everything advances in one lockstep pass, `(x - prev) * k + prev`.
+///
+/// # Errors
+/// [`IndicatorError::PeriodOutOfRange`] for a period outside its range.
+pub fn macd(
+    input: &[f64],
+    fast_period: usize,
+    slow_period: usize,
+    signal_period: usize,
+) -> Result<Macd, IndicatorError> {
+    let mut out = Macd::default();
+    macd_into(input, fast_period, slow_period, signal_period, &mut out)?;
+    Ok(out)
+}
+
+/// [`macd`] into `out`, reusing its allocations.
+///
+/// # Errors
+/// As [`macd`].
+pub fn macd_into(
+    input: &[f64],
+    fast_period: usize,
+    slow_period: usize,
+    signal_period: usize,
+    out: &mut Macd,
+) -> Result<(), IndicatorError> {
+    check_period("fast_period", fast_period, 2)?;
+    check_period("slow_period", slow_period, 2)?;
+    check_period("signal_period", signal_period, 1)?;
+    let (fast, slow) = if slow_period < fast_period {
+        (slow_period, fast_period)
+    } else {
+        (fast_period, slow_period)
+    };
+    let n = input.len();
+    let lookback = macd_lookback(fast, slow, signal_period);
+    let out_macd = out.macd.begin(n, lookback);
+    let out_signal = out.signal.begin(n, lookback);
+    let out_hist = out.hist.begin(n, lookback);
+    if out_macd.is_empty() {
+        return Ok(());
+    }
+    let fast_k = 2.0 / (fast + 1) as f64;
+    let slow_k = 2.0 / (slow + 1) as f64;
+    let signal_k = 2.0 / (signal_period + 1) as f64;
+
+    // Seed both EMAs: the slow window is bars 0..slow, the fast window is its
+    // tail; one pass accumulates both sums in input order.
+    let mut slow_total = 0.0;
+    for &x in &input[..slow - fast] {
+        slow_total += x;
+    }
+    let mut fast_ema = 0.0;
+    for &x in &input[slow - fast..slow] {
+        fast_ema += x;
+        slow_total += x;
+    }
+    let mut slow_ema = slow_total / slow as f64;
+    fast_ema /= fast as f64;
+
+    // Seed the signal line with the average of the first `signal` MACD values,
+    // produced in lockstep with the two EMAs.
+    let mut macd_value = fast_ema - slow_ema;
+    let mut signal_ema = 0.0 + macd_value;
+    for &x in &input[slow..=lookback] {
+        fast_ema = (x - fast_ema) * fast_k + fast_ema;
+        slow_ema = (x - slow_ema) * slow_k + slow_ema;
+        macd_value = fast_ema - slow_ema;
+        signal_ema += macd_value;
+    }
+    signal_ema /= signal_period as f64;
+    out_macd[0] = macd_value;
+    out_signal[0] = signal_ema;
+    out_hist[0] = macd_value - signal_ema;
+
+    let outputs = out_macd[1..]
+        .iter_mut()
+        .zip(&mut out_signal[1..])
+        .zip(&mut out_hist[1..]);
+    for (((m, s), h), &x) in outputs.zip(&input[lookback + 1..]) {
+        fast_ema = (x - fast_ema) * fast_k + fast_ema;
+        slow_ema = (x - slow_ema) * slow_k + slow_ema;
+        macd_value = fast_ema - slow_ema;
+        signal_ema = (macd_value - signal_ema) * signal_k + signal_ema;
+        *m = macd_value;
+        *s = signal_ema;
+        *h = macd_value - signal_ema;
+    }
+    Ok(())
+}
