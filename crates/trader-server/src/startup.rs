@@ -67,6 +67,29 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// Deletes expired sessions every 15 minutes (expired ones are already
+/// refused; this keeps the table small).
+fn spawn_session_purge(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+        loop {
+            tick.tick().await;
+            let st = state.clone();
+            let purged = web::block(move || -> Result<usize, trader_db::DbError> {
+                let mut conn = st.pool.get()?;
+                trader_db::sessions::purge_expired(&mut conn, st.clock.now())
+            })
+            .await;
+            match purged {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!(count = n, "purged expired sessions"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not purge expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "session purge task failed"),
+            }
+        }
+    });
+}
+
 /// The cookie's name: `__Host-` where it is Secure, so no subdomain or
 /// plain-http page can set it (RFC 6265bis §4.1.3.2).
 pub fn session_cookie_name(secure: bool) -> &'static str {
@@ -141,6 +164,7 @@ impl Application {
         let openapi_json = web::Data::new(routes::OpenApiJson(
             serde_json::to_string_pretty(&openapi).context("OpenAPI document")?,
         ));
+        spawn_session_purge(state.clone());
         let app_state = state.clone();
         let limiters = routes::Limiters::new(&state);
         let server = HttpServer::new(move || {

@@ -196,10 +196,11 @@ impl SessionStore for DbSessionStore {
         if updated {
             Ok(session_key)
         } else {
-            // The session ended meanwhile (logout elsewhere, expiry): its
-            // state starts over under a new key, as actix-session's own
-            // stores do.
-            self.save(session_state, ttl)
+            // The session ended while this request ran (a logout elsewhere,
+            // a revocation, expiry). Its state must not come back under a
+            // new key, or a revoked sign-in would live on: start an empty
+            // session instead.
+            self.save(HashMap::new(), ttl)
                 .await
                 .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))
         }

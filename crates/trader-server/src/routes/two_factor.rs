@@ -22,8 +22,10 @@ pub(crate) enum SecondFactor {
     RecoveryCode,
 }
 
+/// Associated data of a sealed field of the `users` row: the user, the row
+/// and the table-qualified field, so a value copied elsewhere fails to open.
 fn aad(user: &User, field: &str) -> Aad {
-    Aad::new(user.id.0, user.id.0, field)
+    Aad::new(user.id.0, user.id.0, &format!("users.{field}"))
 }
 
 /// Opens a sealed TOTP secret of `user` stored in `field`.

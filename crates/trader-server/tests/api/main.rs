@@ -19,5 +19,6 @@ mod envelope;
 mod isolation;
 mod openapi;
 mod rate_limits;
+mod session_store;
 mod tokens;
 mod two_factor;
