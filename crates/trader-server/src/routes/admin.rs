@@ -144,13 +144,7 @@ pub(crate) async fn create_user(
                 must_change_password: true,
             },
         )
-        .map_err(|e| match e {
-            trader_db::DbError::Conflict { .. } => ApiError::Conflict(
-                "that username is taken".to_owned(),
-                [("username".to_owned(), "is taken".to_owned())].into(),
-            ),
-            other => other.into(),
-        })?;
+        .map_err(crate::routes::auth::username_taken)?;
         audit(
             &mut conn,
             &meta,

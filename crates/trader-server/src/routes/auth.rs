@@ -49,6 +49,17 @@ fn setup_token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("setup-token")
 }
 
+/// A unique violation on insert is a taken username (409 naming the field).
+pub(crate) fn username_taken(e: trader_db::DbError) -> ApiError {
+    match e {
+        trader_db::DbError::Conflict { .. } => ApiError::Conflict(
+            "that username is taken".to_owned(),
+            [("username".to_owned(), "is taken".to_owned())].into(),
+        ),
+        other => other.into(),
+    }
+}
+
 pub(crate) fn current_user(user: &User) -> CurrentUser {
     CurrentUser {
         id: user.id,
@@ -175,13 +186,7 @@ pub(crate) async fn register(
                 must_change_password: false,
             },
         )
-        .map_err(|e| match e {
-            trader_db::DbError::Conflict { .. } => ApiError::Conflict(
-                "that username is taken".to_owned(),
-                [("username".to_owned(), "is taken".to_owned())].into(),
-            ),
-            other => other.into(),
-        })?;
+        .map_err(username_taken)?;
         let event = if first { "setup_completed" } else { "registered" };
         audit(&mut conn, &meta, Event::of(&created, event), st.clock.now())?;
         if first {

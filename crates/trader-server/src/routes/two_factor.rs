@@ -95,6 +95,29 @@ pub(crate) fn check_second_factor(
     Ok(None)
 }
 
+/// [`check_second_factor`], auditing a failure and answering it as 401.
+fn require_second_factor(
+    state: &AppState,
+    conn: &mut DbConnection,
+    meta: &RequestMeta,
+    user: &User,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<SecondFactor, ApiError> {
+    match check_second_factor(state, conn, user, code, allow_recovery)? {
+        Some(factor) => Ok(factor),
+        None => {
+            audit(
+                conn,
+                meta,
+                Event::of(user, "two_factor_failed"),
+                state.clock.now(),
+            )?;
+            Err(ApiError::InvalidCredentials)
+        }
+    }
+}
+
 fn new_recovery_codes(
     state: &AppState,
     conn: &mut DbConnection,
@@ -294,15 +317,7 @@ pub(crate) async fn disable_two_factor(
     let code = body.into_inner().code;
     let stamp = blocking(move || {
         let mut conn = st.pool.get()?;
-        if check_second_factor(&st, &mut conn, &user, code.expose(), true)?.is_none() {
-            audit(
-                &mut conn,
-                &meta,
-                Event::of(&user, "two_factor_failed"),
-                st.clock.now(),
-            )?;
-            return Err(ApiError::InvalidCredentials);
-        }
+        require_second_factor(&st, &mut conn, &meta, &user, code.expose(), true)?;
         let stamp = users::disable_totp(&mut conn, user.id)?.ok_or(ApiError::NotFound)?;
         audit(
             &mut conn,
@@ -350,15 +365,7 @@ pub(crate) async fn regenerate_recovery_codes(
     let code = body.into_inner().code;
     let codes = blocking(move || {
         let mut conn = st.pool.get()?;
-        if check_second_factor(&st, &mut conn, &user, code.expose(), false)?.is_none() {
-            audit(
-                &mut conn,
-                &meta,
-                Event::of(&user, "two_factor_failed"),
-                st.clock.now(),
-            )?;
-            return Err(ApiError::InvalidCredentials);
-        }
+        require_second_factor(&st, &mut conn, &meta, &user, code.expose(), false)?;
         let codes = new_recovery_codes(&st, &mut conn, &user)?;
         audit(
             &mut conn,
