@@ -54,8 +54,13 @@ pub struct SetupStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 3-32 ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
     pub email: String,
+    /// 12-128 characters, not one of the most common passwords.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password, min_length = 12, max_length = 128))]
     pub password: Sensitive,
     /// Required for the first user (the admin): the one-time token from
     /// the server's start-up output or `./data/setup-token`.
@@ -164,6 +169,7 @@ pub struct RecoveryCodes {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
     pub email: String,
 }
 
@@ -173,6 +179,8 @@ pub struct UpdateProfileRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: Sensitive,
+    /// 12-128 characters, not one of the most common passwords.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password, min_length = 12, max_length = 128))]
     pub new_password: Sensitive,
 }
 
@@ -210,10 +218,13 @@ impl TokenScope {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// A name to recognise it by, 1-64 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub name: String,
     /// Exactly one scope: `read` or `trade`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1))]
     pub scopes: Vec<TokenScope>,
     /// 1 to 365 days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub expires_in_days: i64,
 }
 
@@ -279,7 +290,7 @@ pub struct AuditEntry {
     /// e.g. `login_succeeded`, `login_failed`, `token_created`.
     pub event: String,
     /// Details such as a reason code; never a secret.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub detail: Option<serde_json::Value>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -321,7 +332,9 @@ pub struct AdminUserList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
     pub email: String,
     #[serde(default)]
     pub role: Option<Role>,

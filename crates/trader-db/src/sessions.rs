@@ -124,13 +124,29 @@ pub fn update(
     Ok(n == 1)
 }
 
-/// Extends a live session (idle timeout) without changing its state.
+/// Extends a live session (idle timeout) without changing its state;
+/// answers `false` if it is gone. Called on every request, so it writes
+/// only when the expiry would move by more than [`TOUCH_GRANULARITY`]:
+/// reads are cheap and concurrent, writes (on SQLite) are not. `last_seen_at`
+/// is therefore accurate to about a minute.
 pub fn touch(
     conn: &mut DbConnection,
     key_hash: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
+    let current: Option<NaiveDateTime> = sessions::table
+        .filter(sessions::key_hash.eq(key_hash))
+        .filter(sessions::expires_at.gt(now.naive_utc()))
+        .select(sessions::expires_at)
+        .first(conn)
+        .optional()?;
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    if expires_at.naive_utc() - current < TOUCH_GRANULARITY {
+        return Ok(true);
+    }
     let n = diesel::update(
         sessions::table
             .filter(sessions::key_hash.eq(key_hash))
@@ -143,6 +159,9 @@ pub fn touch(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// How far an expiry must move before [`touch`] writes it.
+pub const TOUCH_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Deletes the session under `key_hash`.
 pub fn delete_by_key(conn: &mut DbConnection, key_hash: &str) -> Result<bool, DbError> {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod error;
+pub mod json;
 pub mod meta;
 pub mod middleware;
 pub mod rate_limit;

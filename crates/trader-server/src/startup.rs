@@ -109,7 +109,7 @@ impl Application {
     /// [`Application::build`] with a clock of the caller's (tests).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let url = settings.database_url.clone();
-        let pool_size = u32::try_from(settings.workers.saturating_mul(2).clamp(4, 32)).unwrap_or(8);
+        let pool_size = u32::try_from(settings.workers.saturating_mul(4).clamp(8, 32)).unwrap_or(8);
         let (pool, users) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Pool, i64)> {
             let pool = Pool::open(&url, pool_size)?;
             let mut conn = pool.get()?;

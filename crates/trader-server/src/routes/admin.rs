@@ -14,6 +14,7 @@ use trader_security::{NewPassword, SecretString};
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::routes::audit::{AuditQuery, page};
 use crate::startup::AppState;
@@ -112,7 +113,7 @@ pub(crate) async fn create_user(
     state: web::Data<AppState>,
     admin: AdminUser,
     meta: RequestMeta,
-    body: web::Json<CreateUserRequest>,
+    body: ApiJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = std::collections::BTreeMap::new();
@@ -180,7 +181,7 @@ pub(crate) async fn update_user(
     admin: AdminUser,
     meta: RequestMeta,
     path: web::Path<i64>,
-    body: web::Json<UpdateUserRequest>,
+    body: ApiJson<UpdateUserRequest>,
 ) -> Result<web::Json<AdminUserDto>, ApiError> {
     let id = path.into_inner();
     let body = body.into_inner();

@@ -16,6 +16,7 @@ pub(crate) struct AuditQuery {
     /// Entries older than this id (the previous page's `next_before`).
     pub(crate) before: Option<i64>,
     /// At most this many entries, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub(crate) limit: Option<i64>,
 }
 

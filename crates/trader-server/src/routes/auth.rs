@@ -23,6 +23,7 @@ use trader_security::{NewPassword, SecretString};
 use crate::auth::session_store::keys;
 use crate::auth::{AuthUser, CONFIRMATION_WINDOW, SessionUser, Via, begin_session, confirm};
 use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::routes::two_factor::{SecondFactor, check_second_factor};
 use crate::settings::Registration;
@@ -133,7 +134,7 @@ fn parse_registration(body: &RegisterRequest) -> Result<(Username, Email, NewPas
 pub(crate) async fn register(
     state: web::Data<AppState>,
     meta: RequestMeta,
-    body: web::Json<RegisterRequest>,
+    body: ApiJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (username, email, password) = parse_registration(&body)?;
@@ -219,52 +220,63 @@ enum PasswordCheck {
 }
 
 /// Checks a username and password at the same cost whether or not the
-/// user exists, counts failures, and audits the outcome.
+/// user exists, counts failures, and audits the outcome. The argon2 check
+/// runs without holding a database connection, so sign-ins in flight do
+/// not starve other requests of the pool.
 async fn check_password(
     state: &web::Data<AppState>,
     meta: &RequestMeta,
     username: String,
     password: SecretString,
 ) -> Result<PasswordCheck, ApiError> {
+    let username = username.trim().to_owned();
+    let st = state.clone();
+    let name = username.clone();
+    let user =
+        blocking(move || Ok(users::find_user_by_username(&mut *st.pool.get()?, &name)?)).await?;
+    let now = state.clock.now();
+    let locked = user
+        .as_ref()
+        .is_some_and(|u| u.locked_until.is_some_and(|until| until > now));
+
+    // The same argon2 work in every case.
+    let hash = user
+        .as_ref()
+        .filter(|_| !locked)
+        .map(|u| u.password_hash.clone());
+    let pw = password.clone();
+    let valid = web::block(move || match hash {
+        Some(hash) => trader_security::verify_password(&pw, &hash),
+        None => Ok(trader_security::verify_dummy(&pw)),
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+
     let st = state.clone();
     let meta = meta.clone();
     blocking(move || {
         let mut conn = st.pool.get()?;
-        let now = st.clock.now();
-        let user = users::find_user_by_username(&mut conn, username.trim())?;
         let Some(user) = user else {
-            trader_security::verify_dummy(&password);
             let detail = serde_json::json!({"reason": "unknown_user"});
-            audit(
-                &mut conn,
-                &meta,
-                Event {
-                    user_id: None,
-                    username: Some(username.trim()),
-                    actor_id: None,
-                    event: "login_failed",
-                    detail: Some(&detail),
-                },
-                now,
-            )?;
+            let event = Event {
+                user_id: None,
+                username: Some(&username),
+                actor_id: None,
+                event: "login_failed",
+                detail: Some(&detail),
+            };
+            audit(&mut conn, &meta, event, now)?;
             return Ok(PasswordCheck::Refused);
         };
-        if user.locked_until.is_some_and(|until| until > now) {
-            trader_security::verify_dummy(&password);
-            let detail = serde_json::json!({"reason": "locked"});
-            audit(
-                &mut conn,
-                &meta,
-                Event::of(&user, "login_failed").detail(&detail),
-                now,
-            )?;
-            return Ok(PasswordCheck::Refused);
-        }
-        let valid = trader_security::verify_password(&password, &user.password_hash)
-            .map_err(ApiError::internal)?;
-        if !valid || !user.is_active {
-            let reason = if valid { "inactive" } else { "bad_password" };
-            if !valid {
+        if locked || !valid || !user.is_active {
+            let reason = if locked {
+                "locked"
+            } else if !valid {
+                "bad_password"
+            } else {
+                "inactive"
+            };
+            if !valid && !locked {
                 users::record_failure(&mut conn, user.id, now)?;
             }
             let detail = serde_json::json!({"reason": reason});
@@ -277,13 +289,14 @@ async fn check_password(
             return Ok(PasswordCheck::Refused);
         }
         users::reset_failures(&mut conn, user.id)?;
+        drop(conn);
         // Stored with weaker parameters: replace the hash now that we have
         // the password (only if it still meets today's policy).
         if trader_security::needs_rehash(&user.password_hash)
             && let Ok(Ok(hash)) =
                 NewPassword::new(password.clone()).map(|p| trader_security::hash_password(&p))
         {
-            users::update_password_hash(&mut conn, user.id, &hash)?;
+            users::update_password_hash(&mut *st.pool.get()?, user.id, &hash)?;
         }
         Ok(PasswordCheck::Ok(Box::new(user)))
     })
@@ -350,7 +363,7 @@ pub(crate) async fn login(
     session: Session,
     meta: RequestMeta,
     req: actix_web::HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: ApiJson<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     crate::auth::check_origin(&req, &state)?;
     let body = body.into_inner();
@@ -397,7 +410,7 @@ pub(crate) async fn verify_two_factor(
     session: Session,
     meta: RequestMeta,
     req: actix_web::HttpRequest,
-    body: web::Json<CodeRequest>,
+    body: ApiJson<CodeRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     const NO_PENDING: ApiError = ApiError::Unauthenticated(
         "no sign-in is waiting for a code; sign in with your password first",
@@ -577,7 +590,7 @@ pub(crate) async fn reauth(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<ReauthRequest>,
+    body: ApiJson<ReauthRequest>,
 ) -> Result<web::Json<ReauthResponse>, ApiError> {
     let body = body.into_inner();
     let st = state.clone();

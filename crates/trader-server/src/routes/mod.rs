@@ -248,31 +248,35 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
     match err {
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
         E::ContentType => ApiError::UnsupportedMediaType,
-        E::Deserialize(e) => {
-            let message = sanitize_serde_message(&e.to_string());
-            if e.is_data() {
-                let mut fields = BTreeMap::new();
-                for marker in ["missing field `", "unknown field `"] {
-                    if let Some(rest) = message.split(marker).nth(1)
-                        && let Some(name) = rest.split('`').next()
-                    {
-                        let what = if marker.starts_with("missing") {
-                            "is required"
-                        } else {
-                            "is not a field of this request"
-                        };
-                        fields.insert(name.to_owned(), what.to_owned());
-                    }
-                }
-                ApiError::Validation {
-                    message: format!("the request body does not fit: {message}"),
-                    fields,
-                }
-            } else {
-                ApiError::BadRequest(format!("the request body is not valid JSON: {message}"))
+        E::Deserialize(e) => body_error(e),
+        other => ApiError::BadRequest(format!("the request body could not be read: {other}")),
+    }
+}
+
+/// A body that is JSON but does not fit the request type (422, naming a
+/// missing or unknown field), or is not JSON at all (400).
+pub(crate) fn body_error(e: &serde_json::Error) -> ApiError {
+    let message = sanitize_serde_message(&e.to_string());
+    if e.is_data() {
+        let mut fields = BTreeMap::new();
+        for marker in ["missing field `", "unknown field `"] {
+            if let Some(rest) = message.split(marker).nth(1)
+                && let Some(name) = rest.split('`').next()
+            {
+                let what = if marker.starts_with("missing") {
+                    "is required"
+                } else {
+                    "is not a field of this request"
+                };
+                fields.insert(name.to_owned(), what.to_owned());
             }
         }
-        other => ApiError::BadRequest(format!("the request body could not be read: {other}")),
+        ApiError::Validation {
+            message: format!("the request body does not fit: {message}"),
+            fields,
+        }
+    } else {
+        ApiError::BadRequest(format!("the request body is not valid JSON: {message}"))
     }
 }
 

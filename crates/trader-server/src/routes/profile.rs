@@ -8,6 +8,7 @@ use trader_security::{NewPassword, SecretString};
 
 use crate::auth::{AuthUser, SessionUser, keep_session_with_stamp};
 use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::routes::auth::current_user;
 use crate::startup::AppState;
@@ -31,7 +32,7 @@ pub(crate) async fn update_profile(
     state: web::Data<AppState>,
     caller: AuthUser,
     meta: RequestMeta,
-    body: web::Json<UpdateProfileRequest>,
+    body: ApiJson<UpdateProfileRequest>,
 ) -> Result<web::Json<CurrentUser>, ApiError> {
     if let Some(session) = caller.session() {
         SessionUser {
@@ -85,7 +86,7 @@ pub(crate) async fn change_password(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<ChangePasswordRequest>,
+    body: ApiJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     // A temporary password from an admin is changed at once, in the
     // sign-in's own confirmation window.

@@ -13,6 +13,7 @@ use trader_security::{Claims, Scope};
 
 use crate::auth::SessionUser;
 use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::startup::AppState;
 
@@ -75,7 +76,7 @@ pub(crate) async fn create_token(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<CreateTokenRequest>,
+    body: ApiJson<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     caller.require_recent_confirmation(now)?;

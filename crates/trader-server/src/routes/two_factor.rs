@@ -12,6 +12,7 @@ use trader_security::{Aad, ExposeSecret, SecretString};
 
 use crate::auth::{SessionUser, keep_session_with_stamp};
 use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::startup::AppState;
 
@@ -232,7 +233,7 @@ pub(crate) async fn enable_two_factor(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<CodeRequest>,
+    body: ApiJson<CodeRequest>,
 ) -> Result<web::Json<RecoveryCodes>, ApiError> {
     if caller.user.totp_enabled {
         return Err(ApiError::Conflict(
@@ -303,7 +304,7 @@ pub(crate) async fn disable_two_factor(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<CodeRequest>,
+    body: ApiJson<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_recent_confirmation(state.clock.now())?;
     if !caller.user.totp_enabled {
@@ -351,7 +352,7 @@ pub(crate) async fn regenerate_recovery_codes(
     state: web::Data<AppState>,
     caller: SessionUser,
     meta: RequestMeta,
-    body: web::Json<CodeRequest>,
+    body: ApiJson<CodeRequest>,
 ) -> Result<web::Json<RecoveryCodes>, ApiError> {
     caller.require_recent_confirmation(state.clock.now())?;
     if !caller.user.totp_enabled {
