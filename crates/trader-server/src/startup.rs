@@ -42,6 +42,21 @@ pub struct AppState {
     pub recovery_key: RecoveryCodeKey,
     /// The first admin's one-time setup token, while no user exists.
     pub setup_token: Mutex<Option<String>>,
+    /// Bounds the argon2 computations running at once (each takes 19 MiB
+    /// and a core for ~20 ms): a flood of sign-ins queues here instead of
+    /// starving every other request of CPU and memory.
+    pub password_work: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    /// Waits for a turn to run argon2; hold the permit while hashing.
+    pub async fn password_permit(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, crate::error::ApiError> {
+        self.password_work.acquire().await.map_err(|e| {
+            crate::error::ApiError::internal(anyhow::anyhow!("password semaphore: {e}"))
+        })
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,6 +173,9 @@ impl Application {
             jwt,
             recovery_key,
             setup_token: Mutex::new(setup_token),
+            // Half the cores (at least one) for password hashing, so the
+            // rest keep serving.
+            password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),
         });
         let openapi = routes::openapi_document();
         let route_index = Arc::new(routes::RouteIndex::from_openapi(&openapi));

@@ -132,6 +132,7 @@ pub(crate) async fn create_user(
     let role = body.role.unwrap_or(Role::User);
     let st = state.clone();
     let admin_id = admin.0.id();
+    let _permit = state.password_permit().await?;
     let (user, password) = blocking(move || {
         let (password, hash) = temporary_password()?;
         let mut conn = st.pool.get()?;
@@ -245,6 +246,7 @@ pub(crate) async fn reset_user_password(
     let id = path.into_inner();
     let st = state.clone();
     let admin_id = admin.0.id();
+    let _permit = state.password_permit().await?;
     let (user, password) = blocking(move || {
         let (password, hash) = temporary_password()?;
         let mut conn = st.pool.get()?;

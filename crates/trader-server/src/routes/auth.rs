@@ -138,9 +138,11 @@ pub(crate) async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (username, email, password) = parse_registration(&body)?;
+    let permit = state.password_permit().await?;
     let hash = web::block(move || trader_security::hash_password(&password))
         .await?
         .map_err(ApiError::internal)?;
+    drop(permit);
     let st = state.clone();
     let setup_token = body.setup_token;
     let user = blocking(move || {
@@ -245,12 +247,14 @@ async fn check_password(
         .filter(|_| !locked)
         .map(|u| u.password_hash.clone());
     let pw = password.clone();
+    let permit = state.password_permit().await?;
     let valid = web::block(move || match hash {
         Some(hash) => trader_security::verify_password(&pw, &hash),
         None => Ok(trader_security::verify_dummy(&pw)),
     })
     .await?
     .map_err(ApiError::internal)?;
+    drop(permit);
 
     let st = state.clone();
     let meta = meta.clone();
@@ -595,6 +599,7 @@ pub(crate) async fn reauth(
     let body = body.into_inner();
     let st = state.clone();
     let user = caller.user.clone();
+    let _permit = state.password_permit().await?;
     let confirmed = blocking(move || {
         let mut conn = st.pool.get()?;
         let now = st.clock.now();

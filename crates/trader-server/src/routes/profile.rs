@@ -98,6 +98,7 @@ pub(crate) async fn change_password(
     let st = state.clone();
     let user = caller.user.clone();
     let sid = caller.auth.sid.clone();
+    let _permit = state.password_permit().await?;
     let stamp = blocking(move || {
         let now = st.clock.now();
         let mut conn = st.pool.get()?;
