@@ -55,7 +55,14 @@ pub struct SetupStatus {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 ASCII letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
+        )
+    )]
     pub username: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
     pub email: String,
@@ -332,7 +339,14 @@ pub struct AdminUserList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
+        )
+    )]
     pub username: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 254))]
     pub email: String,
