@@ -209,7 +209,9 @@ pub(crate) async fn two_factor_qrcode(
         .ok_or(ApiError::NotFound)?;
     let secret = open_secret(&state, &caller.user, &sealed, "totp_pending_secret")?;
     let uri = totp::otpauth_uri(&secret, &caller.user.username);
-    let png = totp::qr_png(uri.expose_secret())
+    // Drawing the PNG is CPU work: off the async workers.
+    let png = web::block(move || totp::qr_png(uri.expose_secret()))
+        .await?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("QR code: {e}")))?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }
