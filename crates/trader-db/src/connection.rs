@@ -305,10 +305,22 @@ impl Pool {
     }
 }
 
+/// Creates the database file's folder, readable by its owner only (it
+/// holds password hashes and sealed keys), when it does not exist yet.
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|e| DbError::Connect(format!("cannot create folder {}: {e}", dir.display()))),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir).map_err(|e| {
+                DbError::Connect(format!("cannot create folder {}: {e}", dir.display()))
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -412,7 +412,7 @@ fn dev_secrets(path: &Path) -> Result<(DevSecrets, KeySource), ConfigError> {
         return Ok((values, KeySource::LoadedFrom(path.to_owned())));
     }
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(write_err)?;
+        create_private_dir(dir).map_err(write_err)?;
     }
     let values = DevSecrets {
         secret_key: Some(trader_security::generate_secret_key()),
@@ -426,6 +426,19 @@ fn dev_secrets(path: &Path) -> Result<(DevSecrets, KeySource), ConfigError> {
     );
     write_private_file(path, text.as_bytes()).map_err(write_err)?;
     Ok((values, KeySource::Generated(path.to_owned())))
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only, when it
+/// does not exist yet: it holds the database, keys and the setup token.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Creates `path` readable by its owner only, refusing to overwrite.

@@ -38,7 +38,7 @@ const PENDING_LOGIN_SECS: i64 = 300;
 /// (mode 0600), replacing an older one.
 pub(crate) fn make_setup_token(data_dir: &Path) -> anyhow::Result<String> {
     let token = crate::auth::random_token();
-    std::fs::create_dir_all(data_dir)?;
+    crate::settings::create_private_dir(data_dir)?;
     let path = setup_token_path(data_dir);
     let _ = std::fs::remove_file(&path);
     crate::settings::write_private_file(&path, format!("{token}\n").as_bytes())

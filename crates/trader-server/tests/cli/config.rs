@@ -112,6 +112,12 @@ fn development_generates_keys_once_into_a_private_file() {
     assert!(secrets.is_file());
     let mode = std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "secrets.env mode {mode:o}");
+    let dir_mode = std::fs::metadata(dir.path().join("data"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "data folder mode {dir_mode:o}");
     let first = std::fs::read_to_string(&secrets).unwrap();
     assert!(first.contains("SECRET_KEY=") && first.contains("ENCRYPTION_KEY="));
     let log = server.stop();
