@@ -1,4 +1,4 @@
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use trader_api_types::Role;
 use trader_db::Backend;
@@ -223,7 +223,6 @@ async fn swagger_ui_uses_only_local_assets(backend: Backend) {
         .await
         .unwrap();
     assert!(doc["paths"]["/api/auth/login"]["post"].is_object());
-    let _ = Method::GET;
 }
 
 crate::api_tests!(
