@@ -34,13 +34,6 @@ pub enum DbError {
     Query(DieselError),
 }
 
-impl DbError {
-    /// Whether this is a unique violation.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Conflict { .. })
-    }
-}
-
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
         match err {

@@ -185,20 +185,6 @@ pub fn list_for_user(
         .collect())
 }
 
-/// The `key_hash` of session `id` if it belongs to `user`.
-pub fn key_hash_of(
-    conn: &mut DbConnection,
-    user: UserId,
-    id: i64,
-) -> Result<Option<String>, DbError> {
-    Ok(sessions::table
-        .filter(sessions::id.eq(id))
-        .filter(sessions::user_id.eq(user.0))
-        .select(sessions::key_hash)
-        .first(conn)
-        .optional()?)
-}
-
 /// Deletes session `id` if it belongs to `user`.
 pub fn delete_for_user(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
     Ok(diesel::delete(
