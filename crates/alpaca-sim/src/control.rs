@@ -13,13 +13,32 @@
 //! | `POST /_sim/faults` | a [`crate::Fault`], e.g. `{"kind":"error_next","status":500,"count":2}` | switches it on |
 //! | `DELETE /_sim/faults` | | all off |
 //! | `DELETE /_sim/faults/{kind}` | | one kind off |
+//! | `GET /_sim/requests?key_id=` | | `{"requests":[{key_id, method, path, count}], "total": n}`: every `/v2` call so far, faulted and refused ones included; `key_id` narrows it to one key |
+//! | `DELETE /_sim/requests` | | empties the request log |
 //! | `POST /_sim/reset` | | back to the start |
+//!
+//! The fault kinds (the body's `kind`):
+//!
+//! | kind | fields | effect |
+//! |---|---|---|
+//! | `latency` | `millis` | every call waits first |
+//! | `error_next` | `status`, `count` | the next calls answer `status` without being handled |
+//! | `error_rate` | `status`, `rate` | each call answers `status` with probability `rate` |
+//! | `hang` | | calls wait, unhandled, until the fault is cleared |
+//! | `rate_limit_storm` | | every call answers 429 |
+//! | `rate_limit_next` | `count`, `retry_after_secs` | the next calls answer 429 with `Retry-After` and `X-Ratelimit-Reset` that far ahead |
+//! | `delay_response` | `millis`, `method?`, `path?`, `count?` | matching calls are handled (an order is stored), then the answer waits `millis` |
+//! | `drop_response` | `method?`, `path?`, `count?` | matching calls are handled, then the connection closes without an answer |
+//!
+//! `method` and `path` (exact, without the query, e.g. `/v2/orders`) narrow
+//! the response faults to some calls; `count` makes them fire that many
+//! times, then switch off.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpResponse, Scope, web};
+use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -28,7 +47,7 @@ use serde_json::json;
 use crate::assets::Asset;
 use crate::engine::{AccountOptions, ts};
 use crate::error::{ApiError, ApiResult, CODE_FORBIDDEN};
-use crate::server::{ControlError, Fault, FaultKind, Shared, control_allowed};
+use crate::server::{ControlError, Fault, FaultKind, RequestCount, Shared, control_allowed};
 
 pub(crate) fn scope() -> Scope<
     impl actix_web::dev::ServiceFactory<
@@ -53,6 +72,8 @@ pub(crate) fn scope() -> Scope<
         .route("/faults", web::post().to(set_fault))
         .route("/faults", web::delete().to(clear_faults))
         .route("/faults/{kind}", web::delete().to(clear_fault))
+        .route("/requests", web::get().to(list_requests))
+        .route("/requests", web::delete().to(clear_requests))
         .route("/reset", web::post().to(reset))
 }
 
@@ -184,6 +205,11 @@ async fn set_fault(shared: web::Data<Shared>, body: web::Json<Fault>) -> ApiResu
         Fault::ErrorRate { rate, .. } if !(0.0..=1.0).contains(rate) => {
             return Err(ApiError::invalid("rate must be between 0 and 1"));
         }
+        Fault::RateLimitNext { count: 0, .. }
+        | Fault::DelayResponse { count: Some(0), .. }
+        | Fault::DropResponse { count: Some(0), .. } => {
+            return Err(ApiError::invalid("count must be at least 1"));
+        }
         _ => {}
     }
     shared.set_fault(fault);
@@ -203,6 +229,23 @@ async fn clear_fault(
         .map_err(|_| ApiError::invalid("unknown fault kind"))?;
     shared.clear_fault(kind);
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_requests(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult<HttpResponse> {
+    let q = crate::trading::query(&req)?;
+    let key_id = q.get("key_id");
+    let list: Vec<RequestCount> = shared
+        .requests()
+        .into_iter()
+        .filter(|r| key_id.is_none_or(|k| &r.key_id == k))
+        .collect();
+    let total: u64 = list.iter().map(|r| r.count).sum();
+    Ok(HttpResponse::Ok().json(json!({"requests": list, "total": total})))
+}
+
+async fn clear_requests(shared: web::Data<Shared>) -> HttpResponse {
+    shared.clear_requests();
+    HttpResponse::NoContent().finish()
 }
 
 async fn reset(shared: web::Data<Shared>) -> HttpResponse {

@@ -17,8 +17,12 @@
 //!   follow the NYSE calendar ([`calendar`]).
 //! - The clock is real, fixed or a replay of the last full session
 //!   ([`ClockMode`]); tests pin it and move it with [`Control`].
-//! - Faults (latency, error statuses, hangs, 429 storms) are switched on and
-//!   off through [`Control::set_fault`] or `POST /_sim/faults`.
+//! - Faults (latency, error statuses, hangs, 429 storms, short 429s, and
+//!   answers delayed or dropped after the call was handled) are switched on
+//!   and off through [`Control::set_fault`] or `POST /_sim/faults`.
+//! - A request log counts every `/v2` call by key id, method and path
+//!   ([`Control::request_count`], `GET /_sim/requests`), so tests can see
+//!   how many calls a client really made.
 
 pub mod assets;
 pub mod calendar;
@@ -37,5 +41,6 @@ pub use cli::{SimArgs, run};
 pub use clock::ClockMode;
 pub use engine::AccountOptions;
 pub use server::{
-    AccountInfo, Control, ControlError, Fault, FaultKind, Mode, SimConfig, SimHandle, Simulator,
+    AccountInfo, Control, ControlError, Fault, FaultKind, Mode, RequestCount, SimConfig, SimHandle,
+    Simulator,
 };

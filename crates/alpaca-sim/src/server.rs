@@ -87,6 +87,44 @@ pub enum Fault {
     Hang,
     /// Every call answers 429.
     RateLimitStorm,
+    /// The next `count` calls answer 429 with `Retry-After: retry_after_secs`
+    /// and `X-Ratelimit-Reset` that many seconds ahead (a short rate-limit
+    /// wait a client may sit out).
+    RateLimitNext {
+        /// How many calls.
+        count: u32,
+        /// Seconds until the limit resets.
+        retry_after_secs: u64,
+    },
+    /// The call is handled (an order is stored, a position closed) and only
+    /// then does its answer wait `millis`: "accepted, then the answer came
+    /// too late" for a client with a shorter timeout.
+    DelayResponse {
+        /// Delay after the handler ran.
+        millis: u64,
+        /// Only calls with this method (any when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+        /// Only calls to exactly this path, e.g. `/v2/orders` (any when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// Only the next `count` matching calls (every one when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+    },
+    /// The call is handled and the connection is then closed without an
+    /// answer: "accepted, then the answer was lost".
+    DropResponse {
+        /// Only calls with this method (any when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+        /// Only calls to exactly this path (any when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// Only the next `count` matching calls (every one when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+    },
 }
 
 /// The kinds of [`Fault`], for clearing one.
@@ -103,6 +141,12 @@ pub enum FaultKind {
     Hang,
     /// [`Fault::RateLimitStorm`].
     RateLimitStorm,
+    /// [`Fault::RateLimitNext`].
+    RateLimitNext,
+    /// [`Fault::DelayResponse`].
+    DelayResponse,
+    /// [`Fault::DropResponse`].
+    DropResponse,
 }
 
 impl Fault {
@@ -114,8 +158,32 @@ impl Fault {
             Fault::ErrorRate { .. } => FaultKind::ErrorRate,
             Fault::Hang => FaultKind::Hang,
             Fault::RateLimitStorm => FaultKind::RateLimitStorm,
+            Fault::RateLimitNext { .. } => FaultKind::RateLimitNext,
+            Fault::DelayResponse { .. } => FaultKind::DelayResponse,
+            Fault::DropResponse { .. } => FaultKind::DropResponse,
         }
     }
+}
+
+/// What a response fault does to an answer once the handler has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterHandler {
+    Delay(u64),
+    Drop,
+}
+
+/// How many `/v2` calls one key id made to one method and path (the
+/// simulator's request log; faulted and refused calls count too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCount {
+    /// The `APCA-API-KEY-ID` header ("" when absent).
+    pub key_id: String,
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Path without the query, e.g. `/v2/account`.
+    pub path: String,
+    /// Calls seen.
+    pub count: u64,
 }
 
 #[derive(Debug, Default)]
@@ -223,6 +291,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     faults: Mutex<Faults>,
     limiter: Mutex<HashMap<String, Window>>,
+    /// (key id, method, path) -> calls.
+    requests: Mutex<BTreeMap<(String, String, String), u64>>,
 }
 
 impl Shared {
@@ -235,6 +305,7 @@ impl Shared {
                 rng: config.seed,
             }),
             limiter: Mutex::new(HashMap::new()),
+            requests: Mutex::new(BTreeMap::new()),
             config,
         }
     }
@@ -351,6 +422,104 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.clear_requests();
+    }
+
+    fn request_log(&self) -> MutexGuard<'_, BTreeMap<(String, String, String), u64>> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a `/v2` call in the request log.
+    fn log_request(&self, key_id: &str, method: &str, path: &str) {
+        *self
+            .request_log()
+            .entry((key_id.to_string(), method.to_string(), path.to_string()))
+            .or_insert(0) += 1;
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RequestCount> {
+        self.request_log()
+            .iter()
+            .map(|((key_id, method, path), count)| RequestCount {
+                key_id: key_id.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+
+    pub(crate) fn request_count(&self, key_id: &str, method: &str, path: &str) -> u64 {
+        self.request_log()
+            .get(&(
+                key_id.to_string(),
+                method.to_ascii_uppercase(),
+                path.to_string(),
+            ))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        self.request_log().clear();
+    }
+
+    /// A short 429 for this call, if [`Fault::RateLimitNext`] fires: the
+    /// seconds to wait.
+    fn short_rate_limit(&self) -> Option<u64> {
+        let mut f = self.faults();
+        let key = kind_key(FaultKind::RateLimitNext);
+        let Some(Fault::RateLimitNext {
+            count,
+            retry_after_secs,
+        }) = f.active.get_mut(&key)
+        else {
+            return None;
+        };
+        let secs = *retry_after_secs;
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            f.active.remove(&key);
+        }
+        Some(secs)
+    }
+
+    /// What happens to a handled call's answer, if a response fault matches
+    /// it (and uses up one of its `count`).
+    fn after_handler(&self, method: &str, path: &str) -> Option<AfterHandler> {
+        let mut f = self.faults();
+        for kind in [FaultKind::DelayResponse, FaultKind::DropResponse] {
+            let key = kind_key(kind);
+            let (effect, filter_method, filter_path, count) = match f.active.get_mut(&key) {
+                Some(Fault::DelayResponse {
+                    millis,
+                    method,
+                    path,
+                    count,
+                }) => (AfterHandler::Delay(*millis), method, path, count),
+                Some(Fault::DropResponse {
+                    method,
+                    path,
+                    count,
+                }) => (AfterHandler::Drop, method, path, count),
+                _ => continue,
+            };
+            let matches = filter_method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && filter_path.as_deref().is_none_or(|p| p == path);
+            if !matches {
+                continue;
+            }
+            if let Some(n) = count {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    f.active.remove(&key);
+                }
+            }
+            return Some(effect);
+        }
+        None
     }
 
     /// Checks the key pair; creates the account on a key id's first use.
@@ -454,13 +623,22 @@ async fn v2_middleware(
     } else {
         key_id.clone()
     };
-    let (limit, remaining, reset, allowed) = shared.count_request(&bucket);
+    let method = req.method().as_str().to_string();
+    let path = req.path().to_string();
+    // Every call counts, including those a fault or the rate limit answers.
+    shared.log_request(&key_id, &method, &path);
+    let (limit, remaining, mut reset, allowed) = shared.count_request(&bucket);
     let storm = shared
         .faults()
         .active
         .contains_key(&kind_key(FaultKind::RateLimitStorm));
+    let short_limit = if allowed && !storm {
+        shared.short_rate_limit()
+    } else {
+        None
+    };
     let result: Result<ServiceResponse<BoxBody>, actix_web::Error> = async move {
-        if !allowed || storm {
+        if !allowed || storm || short_limit.is_some() {
             return Ok(req.error_response(error_for_status(429)));
         }
         let latency = match shared.faults().active.get(&kind_key(FaultKind::Latency)) {
@@ -480,12 +658,34 @@ async fn v2_middleware(
             return Ok(req.error_response(e));
         }
         req.extensions_mut().insert(Caller(key_id.clone()));
-        Ok(next.call(req).await?.map_into_boxed_body())
+        let res = next.call(req).await?.map_into_boxed_body();
+        // Response faults act only once the handler has done its work.
+        match shared.after_handler(&method, &path) {
+            Some(AfterHandler::Delay(ms)) => {
+                tokio::time::sleep(StdDuration::from_millis(ms)).await;
+                Ok(res)
+            }
+            Some(AfterHandler::Drop) => Ok(res.map_body(|_, _| BoxBody::new(DroppedAnswer))),
+            None => Ok(res),
+        }
     }
     .await;
     let mut res = result?;
     let headers = res.headers_mut();
-    let shown_remaining = if storm || !allowed { 0 } else { remaining };
+    let shown_remaining = if storm || !allowed || short_limit.is_some() {
+        0
+    } else {
+        remaining
+    };
+    if let Some(secs) = short_limit {
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        reset = epoch + secs;
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            headers.insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+    }
     for (name, value) in [
         ("x-ratelimit-limit", limit.to_string()),
         ("x-ratelimit-remaining", shown_remaining.to_string()),
@@ -496,6 +696,28 @@ async fn v2_middleware(
         }
     }
     Ok(res)
+}
+
+/// A body that fails at once, so the server closes the connection instead
+/// of answering ([`Fault::DropResponse`]).
+struct DroppedAnswer;
+
+impl MessageBody for DroppedAnswer {
+    type Error = std::io::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Stream
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "answer dropped by a fault",
+        ))))
+    }
 }
 
 /// Turns actix's own errors (bad query, bad path) into Alpaca's body.
@@ -646,8 +868,25 @@ impl Control {
         self.shared.faults_list()
     }
 
+    /// The request log: calls per key id, method and path, since the start
+    /// or the last [`Control::clear_requests`].
+    pub fn requests(&self) -> Vec<RequestCount> {
+        self.shared.requests()
+    }
+
+    /// Calls one key id made with `method` (any case) to `path` (without the
+    /// query), e.g. `("PK…", "GET", "/v2/account")`.
+    pub fn request_count(&self, key_id: &str, method: &str, path: &str) -> u64 {
+        self.shared.request_count(key_id, method, path)
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
     /// Back to the start: no accounts, built-in assets, the configured
-    /// clock, no faults, fresh rate-limit windows.
+    /// clock, no faults, fresh rate-limit windows, an empty request log.
     pub fn reset(&self) {
         self.shared.reset();
     }
