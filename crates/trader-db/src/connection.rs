@@ -40,6 +40,46 @@ impl DbConnection {
             Self::Postgres(_) => Backend::Postgres,
         }
     }
+
+    /// Runs `f` in a transaction that writes: on SQLite `BEGIN IMMEDIATE`,
+    /// which takes the write lock before the first read, so a
+    /// read-check-write inside cannot interleave with another writer's; on
+    /// PostgreSQL an ordinary transaction (lock the rows you read with
+    /// `FOR UPDATE`). Commits when `f` answers `Ok`, rolls back otherwise.
+    pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        match self {
+            Self::Postgres(_) => self.transaction(f),
+            Self::Sqlite(c) => {
+                // diesel's SqliteConnection::immediate_transaction, on the
+                // connection inside the enum (the MultiConnection delegates
+                // its transaction state to it, so nested `transaction` calls
+                // in `f` become savepoints as usual).
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+                let result = f(self);
+                let Self::Sqlite(c) = self else {
+                    unreachable!("the variant does not change")
+                };
+                match result {
+                    Ok(value) => {
+                        if let Err(e) = AnsiTransactionManager::commit_transaction(c) {
+                            let _ = AnsiTransactionManager::rollback_transaction(c);
+                            return Err(e.into());
+                        }
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        AnsiTransactionManager::rollback_transaction(c)?;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The two supported backends.

@@ -21,10 +21,13 @@
 pub mod audit;
 mod connection;
 mod error;
+pub mod login_guard;
 mod migrations;
+pub mod pending_logins;
 pub mod recovery_codes;
 pub mod schema;
 pub mod sessions;
+pub mod setup_tokens;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod tokens;

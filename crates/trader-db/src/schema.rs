@@ -20,8 +20,10 @@ diesel::table! {
         totp_enabled -> Bool,
         totp_last_step -> Nullable<BigInt>,
         must_change_password -> Bool,
-        failed_attempts -> Integer,
-        locked_until -> Nullable<Timestamp>,
+        factor_failures -> Integer,
+        factor_locked_until -> Nullable<Timestamp>,
+        password_failures_hour -> Integer,
+        password_window_start -> Nullable<Timestamp>,
     }
 }
 
@@ -77,7 +79,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (user_id, network) {
+        user_id -> BigInt,
+        network -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pending_logins (id) {
+        id -> Text,
+        user_id -> BigInt,
+        security_stamp -> Text,
+        network -> Text,
+        tries -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_failures -> users (user_id));
+diesel::joinable!(pending_logins -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -85,5 +119,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     api_tokens,
     recovery_codes,
-    audit_log
+    audit_log,
+    login_failures,
+    pending_logins,
+    setup_tokens
 );

@@ -44,10 +44,11 @@ pub struct User {
     pub totp_last_step: Option<i64>,
     /// Set by an admin's password reset: the user must choose a new one.
     pub must_change_password: bool,
-    /// Failed passwords and 2FA codes since the last success.
-    pub failed_attempts: i32,
-    /// Sign-in is refused until then (after too many failures).
-    pub locked_until: Option<DateTime<Utc>>,
+    /// Wrong second-factor codes since the last full sign-in (password
+    /// failures are counted per client network in `login_failures`).
+    pub factor_failures: i32,
+    /// Second-factor checks are refused until then.
+    pub factor_locked_until: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for User {
@@ -80,8 +81,8 @@ struct UserRow {
     totp_enabled: bool,
     totp_last_step: Option<i64>,
     must_change_password: bool,
-    failed_attempts: i32,
-    locked_until: Option<NaiveDateTime>,
+    factor_failures: i32,
+    factor_locked_until: Option<NaiveDateTime>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -108,8 +109,8 @@ impl TryFrom<UserRow> for User {
             totp_enabled: row.totp_enabled,
             totp_last_step: row.totp_last_step,
             must_change_password: row.must_change_password,
-            failed_attempts: row.failed_attempts,
-            locked_until: row.locked_until.map(|t| t.and_utc()),
+            factor_failures: row.factor_failures,
+            factor_locked_until: row.factor_locked_until.map(|t| t.and_utc()),
         })
     }
 }
@@ -248,6 +249,26 @@ pub fn count_users(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
 }
 
+/// Locks the active admins' rows until the transaction ends (PostgreSQL
+/// `SELECT ... FOR UPDATE`) and answers how many there are. Call it inside
+/// [`DbConnection::write_transaction`]: on SQLite that transaction already
+/// holds the database's write lock. Two admins demoting each other at once
+/// then run one after the other, and the second sees one admin left.
+pub fn lock_active_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let ids: Vec<i64> = users::table
+                .filter(users::role.eq(Role::Admin.as_str()))
+                .filter(users::is_active.eq(true))
+                .select(users::id)
+                .for_update()
+                .load(pg)?;
+            Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+        }
+        DbConnection::Sqlite(_) => count_active_admins(conn),
+    }
+}
+
 /// How many active admins exist.
 pub fn count_active_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table
@@ -258,7 +279,8 @@ pub fn count_active_admins(conn: &mut DbConnection) -> Result<i64, DbError> {
 }
 
 /// Replaces the password hash and the security stamp, so every session and
-/// token of the user ends, and clears a lockout. `must_change` marks a
+/// token of the user ends. A second-factor lock stays (only a full sign-in
+/// clears it). `must_change` marks a
 /// temporary password (an admin's reset). Answers `false` when there is no
 /// such user.
 pub fn set_password(
@@ -283,8 +305,6 @@ pub fn set_password_with(
             users::password_hash.eq(password_hash),
             users::security_stamp.eq(&stamp),
             users::must_change_password.eq(must_change),
-            users::failed_attempts.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
             users::updated_at.eq(now().naive_utc()),
         ))
         .execute(conn)?;
@@ -333,26 +353,45 @@ pub fn set_totp_pending(
 }
 
 /// Turns 2FA on with the pending secret (sealed again by the caller for its
-/// new field), recording `step` as the last accepted code, and changes the
-/// stamp; answers the new stamp.
+/// new field), recording `step` as the last accepted code; answers whether
+/// it did. A conditional update: it happens only while 2FA is off and the
+/// pending secret is still `pending_sealed`, so of two requests racing (a
+/// double-clicked "Enable") exactly one wins. The security stamp stays, so
+/// the session that turned it on (and a racing click in it) goes on; the
+/// caller ends the other sessions and tokens itself.
 pub fn enable_totp(
     conn: &mut DbConnection,
     id: UserId,
+    pending_sealed: &str,
     sealed_secret: &str,
     step: i64,
-) -> Result<Option<String>, DbError> {
-    let stamp = new_security_stamp();
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        users::table
+            .find(id.0)
+            .filter(users::totp_enabled.eq(false))
+            .filter(users::totp_pending_secret.eq(pending_sealed)),
+    )
+    .set((
+        users::totp_secret.eq(Some(sealed_secret)),
+        users::totp_pending_secret.eq(None::<&str>),
+        users::totp_enabled.eq(true),
+        users::totp_last_step.eq(Some(step)),
+        users::factor_failures.eq(0),
+        users::factor_locked_until.eq(None::<NaiveDateTime>),
+        users::updated_at.eq(now().naive_utc()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Marks that the user must choose a new password before anything else
+/// (someone else knows it).
+pub fn require_password_change(conn: &mut DbConnection, id: UserId) -> Result<bool, DbError> {
     let n = diesel::update(users::table.find(id.0))
-        .set((
-            users::totp_secret.eq(Some(sealed_secret)),
-            users::totp_pending_secret.eq(None::<&str>),
-            users::totp_enabled.eq(true),
-            users::totp_last_step.eq(Some(step)),
-            users::security_stamp.eq(&stamp),
-            users::updated_at.eq(now().naive_utc()),
-        ))
+        .set(users::must_change_password.eq(true))
         .execute(conn)?;
-    Ok((n == 1).then_some(stamp))
+    Ok(n == 1)
 }
 
 /// Turns 2FA off, forgets the secrets and recovery codes, changes the
@@ -366,6 +405,8 @@ pub fn disable_totp(conn: &mut DbConnection, id: UserId) -> Result<Option<String
                 users::totp_pending_secret.eq(None::<&str>),
                 users::totp_enabled.eq(false),
                 users::totp_last_step.eq(None::<i64>),
+                users::factor_failures.eq(0),
+                users::factor_locked_until.eq(None::<NaiveDateTime>),
                 users::security_stamp.eq(&stamp),
                 users::updated_at.eq(now().naive_utc()),
             ))
@@ -389,58 +430,6 @@ pub fn accept_totp_step(conn: &mut DbConnection, id: UserId, step: i64) -> Resul
     .set(users::totp_last_step.eq(Some(step)))
     .execute(conn)?;
     Ok(n == 1)
-}
-
-/// How long sign-in stays locked after `failures` failed attempts: nothing
-/// below [`LOCKOUT_THRESHOLD`], then 1 minute, doubling with each further
-/// failure, at most an hour.
-pub fn lockout_delay(failures: i32) -> Option<chrono::Duration> {
-    if failures < LOCKOUT_THRESHOLD {
-        return None;
-    }
-    let doublings = u32::try_from(failures - LOCKOUT_THRESHOLD)
-        .unwrap_or(0)
-        .min(6);
-    Some(chrono::Duration::minutes(1_i64 << doublings).min(chrono::Duration::hours(1)))
-}
-
-/// Failed passwords and codes (together) that lock an account.
-pub const LOCKOUT_THRESHOLD: i32 = 10;
-
-/// Counts a failed password or code; locks the account when the count
-/// reaches the threshold. Answers the new count and the lock's end.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    id: UserId,
-    at: DateTime<Utc>,
-) -> Result<(i32, Option<DateTime<Utc>>), DbError> {
-    conn.transaction(|conn| {
-        diesel::update(users::table.find(id.0))
-            .set(users::failed_attempts.eq(users::failed_attempts + 1))
-            .execute(conn)?;
-        let failures: i32 = users::table
-            .find(id.0)
-            .select(users::failed_attempts)
-            .first(conn)?;
-        let until = lockout_delay(failures).map(|d| at + d);
-        if let Some(until) = until {
-            diesel::update(users::table.find(id.0))
-                .set(users::locked_until.eq(Some(until.naive_utc())))
-                .execute(conn)?;
-        }
-        Ok((failures, until))
-    })
-}
-
-/// Clears the failure count after a successful sign-in.
-pub fn reset_failures(conn: &mut DbConnection, id: UserId) -> Result<(), DbError> {
-    diesel::update(users::table.find(id.0))
-        .set((
-            users::failed_attempts.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Records a successful sign-in.

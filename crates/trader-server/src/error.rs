@@ -42,6 +42,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// 429 with its own message: too many wrong passwords or codes.
+    #[error("{message}")]
+    Locked {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -80,7 +86,7 @@ impl ApiError {
             Self::Forbidden { code, .. } => *code,
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict(..) => ErrorCode::Conflict,
-            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::RateLimited { .. } | Self::Locked { .. } => ErrorCode::RateLimited,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
@@ -108,6 +114,10 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 format!("too many requests; try again in {retry_after_secs} s")
             }
+            Self::Locked {
+                message,
+                retry_after_secs,
+            } => format!("{message}; try again in {retry_after_secs} s"),
             Self::Unavailable(_) => {
                 "a service the server depends on is unavailable; try again shortly".to_owned()
             }
@@ -142,7 +152,7 @@ impl ResponseError for ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(..) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -160,7 +170,11 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Locked {
+            retry_after_secs, ..
+        } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         if matches!(self, Self::Unauthenticated(_) | Self::InvalidCredentials) {

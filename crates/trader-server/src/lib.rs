@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use settings::{AppEnv, Settings};

@@ -8,7 +8,7 @@ use trader_api_types::UserId;
 use trader_db::audit::{self, NewAuditEntry};
 use trader_db::{DbConnection, DbError};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The client address (through trusted proxies) and user agent.
 #[derive(Debug, Clone, Default)]

@@ -12,7 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use tracing::Instrument;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The response header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";

@@ -21,11 +21,16 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ClientIpKey {
     trusted: Arc<Vec<IpNet>>,
+    /// Warn (once) about X-Forwarded-For from untrusted peers.
+    production: bool,
 }
 
 impl ClientIpKey {
-    pub fn new(trusted: Arc<Vec<IpNet>>) -> Self {
-        Self { trusted }
+    pub fn new(trusted: Arc<Vec<IpNet>>, production: bool) -> Self {
+        Self {
+            trusted,
+            production,
+        }
     }
 }
 
@@ -48,7 +53,7 @@ impl KeyExtractor for ClientIpKey {
     type KeyExtractionError = NoClientAddress;
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, NoClientAddress> {
-        crate::client_ip::of_service_request(req, &self.trusted)
+        crate::client_ip::of_service_request(req, &self.trusted, self.production)
             .map(crate::client_ip::rate_limit_key)
             .ok_or(NoClientAddress)
     }

@@ -8,7 +8,7 @@
 //! requests in flight finish (up to 30 s).
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -24,48 +24,11 @@ use trader_security::{JwtKeys, KeyRing};
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::{SharedClock, SystemClock};
 use crate::routes;
+pub use crate::state::AppState;
 use crate::{Settings, middleware};
 
 /// How long requests in flight may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-
-/// Shared state handed to every handler.
-pub struct AppState {
-    pub pool: Pool,
-    pub settings: Settings,
-    pub clock: SharedClock,
-    /// Seals TOTP secrets (and, later, Alpaca keys) at rest.
-    pub keyring: KeyRing,
-    /// Signs and checks bearer tokens.
-    pub jwt: JwtKeys,
-    /// Hashes recovery codes.
-    pub recovery_key: RecoveryCodeKey,
-    /// The first admin's one-time setup token, while no user exists.
-    pub setup_token: Mutex<Option<String>>,
-    /// Bounds the argon2 computations running at once (each takes 19 MiB
-    /// and a core for ~20 ms): a flood of sign-ins queues here instead of
-    /// starving every other request of CPU and memory.
-    pub password_work: tokio::sync::Semaphore,
-}
-
-impl AppState {
-    /// Waits for a turn to run argon2; hold the permit while hashing.
-    pub async fn password_permit(
-        &self,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, crate::error::ApiError> {
-        self.password_work.acquire().await.map_err(|e| {
-            crate::error::ApiError::internal(anyhow::anyhow!("password semaphore: {e}"))
-        })
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("pool", &self.pool)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -125,24 +88,29 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let url = settings.database_url.clone();
         let pool_size = u32::try_from(settings.workers.saturating_mul(4).clamp(8, 32)).unwrap_or(8);
-        let (pool, users) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Pool, i64)> {
-            let pool = Pool::open(&url, pool_size)?;
-            let mut conn = pool.get()?;
-            let applied = trader_db::run_migrations(&mut conn)?;
-            if !applied.is_empty() {
-                tracing::info!(count = applied.len(), "applied database migrations");
-            }
-            let users = trader_db::users::count_users(&mut conn)?;
-            Ok((pool, users))
-        })
-        .await
-        .context("database start-up task failed")??;
-
-        let setup_token = if users == 0 {
-            Some(crate::routes::auth::make_setup_token(&settings.data_dir)?)
-        } else {
-            None
-        };
+        let data_dir = settings.data_dir.clone();
+        let start_clock = clock.clone();
+        let (pool, setup_token) =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(Pool, Option<String>)> {
+                let pool = Pool::open(&url, pool_size)?;
+                let mut conn = pool.get()?;
+                let applied = trader_db::run_migrations(&mut conn)?;
+                if !applied.is_empty() {
+                    tracing::info!(count = applied.len(), "applied database migrations");
+                }
+                let token = if trader_db::users::count_users(&mut conn)? == 0 {
+                    Some(crate::routes::auth::make_setup_token(
+                        &mut conn,
+                        &data_dir,
+                        start_clock.now(),
+                    )?)
+                } else {
+                    None
+                };
+                Ok((pool, token))
+            })
+            .await
+            .context("database start-up task failed")??;
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -162,6 +130,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
         let recovery_key = RecoveryCodeKey::from_secret_key(&settings.secret_key)
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
+        let device_key = crate::auth::guard::device_key(settings.secret_key.expose_bytes());
+        let audit_key = crate::auth::guard::audit_key(settings.secret_key.expose_bytes());
         let cookie_key = Key::derive_from(settings.secret_key.expose_bytes());
         let secure = settings.secure_cookies();
         let workers = settings.workers;
@@ -172,7 +142,8 @@ impl Application {
             keyring,
             jwt,
             recovery_key,
-            setup_token: Mutex::new(setup_token),
+            device_key,
+            audit_key,
             // Half the cores (at least one) for password hashing, so the
             // rest keep serving.
             password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),
@@ -206,8 +177,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::Data::from(route_index.clone()))
                 .app_data(openapi_json.clone())
-                .configure(|cfg| routes::configure(cfg, &limiters))
-                .wrap(sessions)
+                .configure(|cfg| routes::configure(cfg, &limiters, sessions))
                 .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)

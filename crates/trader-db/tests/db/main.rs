@@ -6,4 +6,5 @@
 )]
 
 mod migrations;
+mod sign_in_guards;
 mod users;

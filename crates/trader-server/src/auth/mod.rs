@@ -14,6 +14,7 @@
 //! (password change, "log out everywhere", 2FA change, deactivation) they
 //! stop working at the next request.
 
+pub(crate) mod guard;
 pub mod session_store;
 
 use actix_session::{Session, SessionExt};
@@ -28,7 +29,7 @@ use trader_api_types::{ErrorCode, Role, UserId};
 use trader_db::users::{self, User};
 
 use crate::error::{ApiError, blocking};
-use crate::startup::AppState;
+use crate::state::AppState;
 use session_store::keys;
 
 /// A sign-in lasts at most this long, however active.

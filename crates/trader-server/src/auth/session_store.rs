@@ -35,12 +35,16 @@ pub mod keys {
     pub const CREATED: &str = "created";
     /// When the person last confirmed who they are, unix seconds.
     pub const CONFIRMED: &str = "confirmed";
-    /// A pending login: the user whose password was right.
+    /// A pending login: the user whose password was right (also copied
+    /// into the row's `user_id`, so "log out everywhere" and a password
+    /// change end pending logins too).
     pub const PENDING_USER_ID: &str = "pending_uid";
-    /// A pending login's wrong codes so far.
-    pub const PENDING_TRIES: &str = "pending_tries";
-    /// When the pending login began, unix seconds.
-    pub const PENDING_CREATED: &str = "pending_created";
+    /// A pending login: the random id of its `pending_logins` row, which
+    /// keeps the security stamp and the try counter.
+    pub const PENDING_ID: &str = "pending_id";
+    /// Wrong passwords or codes in a row in this session (reauth, 2FA
+    /// changes, password change); five end the session.
+    pub const FACTOR_FAILURES: &str = "factor_failures";
     /// Client address and user agent, for the list of sessions.
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
@@ -85,9 +89,12 @@ fn text_of(state: &HashMap<String, String>, key: &str) -> Option<String> {
         .and_then(|v| serde_json::from_str::<String>(v).ok())
 }
 
+/// The user a session belongs to: the signed-in user, or the user of a
+/// pending two-factor login.
 fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
     state
         .get(keys::USER_ID)
+        .or_else(|| state.get(keys::PENDING_USER_ID))
         .and_then(|v| v.parse::<i64>().ok())
         .map(UserId)
 }

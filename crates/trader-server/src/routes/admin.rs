@@ -2,7 +2,6 @@
 //! Nobody can remove, deactivate or demote the last active admin.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use diesel::Connection;
 use trader_api_types::auth::{
     AdminUser as AdminUserDto, AdminUserList, AuditPage, CreateUserRequest, Sensitive,
     UpdateUserRequest, UserWithTemporaryPassword,
@@ -17,7 +16,7 @@ use crate::error::{ApiError, blocking};
 use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::routes::audit::{AuditQuery, page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn dto(u: &User) -> AdminUserDto {
     AdminUserDto {
@@ -55,7 +54,10 @@ fn conflict_last_admin() -> ApiError {
     )
 }
 
-/// Refuses a change that would leave no active admin.
+/// Refuses a change that would leave no active admin. Call it inside
+/// `write_transaction`: it locks the admin rows (PostgreSQL) or runs under
+/// the write lock (SQLite), so two admins demoting each other at once run
+/// one after the other and the second is refused.
 fn guard_last_admin(
     conn: &mut DbConnection,
     target: &User,
@@ -64,9 +66,27 @@ fn guard_last_admin(
     if removes_admin
         && target.role == Role::Admin
         && target.is_active
-        && users::count_active_admins(conn)? <= 1
+        && users::lock_active_admins(conn)? <= 1
     {
         return Err(conflict_last_admin());
+    }
+    Ok(())
+}
+
+/// Every admin change needs a confirmation within the last 10 minutes: a
+/// stolen admin session alone cannot take over other accounts.
+fn confirmed(admin: &AdminUser, state: &AppState) -> Result<(), ApiError> {
+    admin.0.require_recent_confirmation(state.clock.now())
+}
+
+/// An admin's own password and 2FA change through their own endpoints,
+/// which check the current password or a code.
+fn not_self(admin: &AdminUser, target: i64, what: &str) -> Result<(), ApiError> {
+    if admin.0.id().0 == target {
+        return Err(ApiError::forbidden(
+            trader_api_types::ErrorCode::Forbidden,
+            format!("change your own {what} on your security page, not here"),
+        ));
     }
     Ok(())
 }
@@ -102,6 +122,7 @@ pub(crate) async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, body = UserWithTemporaryPassword),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
         (status = 422, description = "A field is not acceptable", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
@@ -115,6 +136,7 @@ pub(crate) async fn create_user(
     meta: RequestMeta,
     body: ApiJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    confirmed(&admin, &state)?;
     let body = body.into_inner();
     let mut fields = std::collections::BTreeMap::new();
     let username = Username::parse(body.username.trim())
@@ -170,6 +192,7 @@ pub(crate) async fn create_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, body = AdminUserDto),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
@@ -184,13 +207,14 @@ pub(crate) async fn update_user(
     path: web::Path<i64>,
     body: ApiJson<UpdateUserRequest>,
 ) -> Result<web::Json<AdminUserDto>, ApiError> {
+    confirmed(&admin, &state)?;
     let id = path.into_inner();
     let body = body.into_inner();
     let st = state.clone();
     let admin_id = admin.0.id();
     let user = blocking(move || {
         let mut conn = st.pool.get()?;
-        conn.transaction::<_, ApiError, _>(|conn| {
+        conn.write_transaction::<_, ApiError, _>(|conn| {
             let target = find(conn, id)?;
             let removes_admin = body.active == Some(false) || body.role == Some(Role::User);
             guard_last_admin(conn, &target, removes_admin)?;
@@ -231,6 +255,7 @@ pub(crate) async fn update_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, body = UserWithTemporaryPassword),
+        (status = 403, description = "Confirm first (reauth_required), or it is your own account", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
@@ -243,7 +268,9 @@ pub(crate) async fn reset_user_password(
     meta: RequestMeta,
     path: web::Path<i64>,
 ) -> Result<web::Json<UserWithTemporaryPassword>, ApiError> {
+    confirmed(&admin, &state)?;
     let id = path.into_inner();
+    not_self(&admin, id, "password")?;
     let st = state.clone();
     let admin_id = admin.0.id();
     let _permit = state.password_permit().await?;
@@ -278,6 +305,7 @@ pub(crate) async fn reset_user_password(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, body = AdminUserDto),
+        (status = 403, description = "Confirm first (reauth_required), or it is your own account", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
@@ -290,7 +318,9 @@ pub(crate) async fn reset_user_two_factor(
     meta: RequestMeta,
     path: web::Path<i64>,
 ) -> Result<web::Json<AdminUserDto>, ApiError> {
+    confirmed(&admin, &state)?;
     let id = path.into_inner();
+    not_self(&admin, id, "two-factor authentication")?;
     let st = state.clone();
     let admin_id = admin.0.id();
     let user = blocking(move || {
@@ -317,6 +347,7 @@ pub(crate) async fn reset_user_two_factor(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
@@ -330,12 +361,13 @@ pub(crate) async fn delete_user(
     meta: RequestMeta,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    confirmed(&admin, &state)?;
     let id = path.into_inner();
     let st = state.clone();
     let admin_id = admin.0.id();
     blocking(move || {
         let mut conn = st.pool.get()?;
-        conn.transaction::<_, ApiError, _>(|conn| {
+        conn.write_transaction::<_, ApiError, _>(|conn| {
             let target = find(conn, id)?;
             guard_last_admin(conn, &target, true)?;
             users::delete_user(conn, target.id)?;

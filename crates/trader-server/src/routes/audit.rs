@@ -7,7 +7,7 @@ use trader_db::audit::AuditEntryRow;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, blocking};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Paging of audit lists.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

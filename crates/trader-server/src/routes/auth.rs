@@ -17,27 +17,35 @@ use trader_api_types::auth::{
     ReauthResponse, RegisterRequest, SetupStatus,
 };
 use trader_api_types::{Email, ErrorBody, ErrorCode, Role, Username};
+use trader_db::pending_logins;
 use trader_db::users::{self, NewUser, User};
 use trader_security::{NewPassword, SecretString};
 
-use crate::auth::session_store::keys;
+use crate::auth::guard::{self, LoginCheck, Proof, audit_username, network_of};
+use crate::auth::session_store::{hash_key, keys};
 use crate::auth::{AuthUser, CONFIRMATION_WINDOW, SessionUser, Via, begin_session, confirm};
 use crate::error::{ApiError, blocking};
 use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
-use crate::routes::two_factor::{SecondFactor, check_second_factor};
+use crate::routes::two_factor::SecondFactor;
 use crate::settings::Registration;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Wrong codes allowed per pending login.
-pub(crate) const MAX_CODE_TRIES: i64 = 5;
+pub(crate) const MAX_CODE_TRIES: i32 = 5;
 /// A pending login (password accepted, code not yet) lasts this long.
 const PENDING_LOGIN_SECS: i64 = 300;
 
-/// Makes the one-time setup token and writes it to `<data_dir>/setup-token`
-/// (mode 0600), replacing an older one.
-pub(crate) fn make_setup_token(data_dir: &Path) -> anyhow::Result<String> {
+/// Makes a one-time setup token, stores its hash in the database (so
+/// every instance sharing it accepts it) and writes the token to
+/// `<data_dir>/setup-token` (mode 0600), replacing an older file.
+pub(crate) fn make_setup_token(
+    conn: &mut trader_db::DbConnection,
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
     let token = crate::auth::random_token();
+    trader_db::setup_tokens::insert(conn, &hash_key(&token), now)?;
     crate::settings::create_private_dir(data_dir)?;
     let path = setup_token_path(data_dir);
     let _ = std::fs::remove_file(&path);
@@ -147,62 +155,66 @@ pub(crate) async fn register(
     let setup_token = body.setup_token;
     let user = blocking(move || {
         let mut conn = st.pool.get()?;
-        let first = users::count_users(&mut conn)? == 0;
-        let role = if first {
-            // The token is taken out under the lock, so two racing
-            // registrations cannot both use it.
-            let mut guard = st
-                .setup_token
-                .lock()
-                .map_err(|_| ApiError::internal(anyhow::anyhow!("setup token lock poisoned")))?;
-            let matches = match (guard.as_deref(), setup_token.as_ref()) {
-                (Some(expected), Some(given)) => {
-                    expected.as_bytes().ct_eq(given.expose().trim().as_bytes()).unwrap_u8() == 1
+        let now = st.clock.now();
+        // One write transaction: the count, the token's conditional delete
+        // and the insert. A failed insert rolls the delete back, so it does
+        // not burn the token; two racing claims cannot both use it.
+        let outcome = conn.write_transaction(|conn| -> Result<Result<(User, bool), ()>, ApiError> {
+            let first = users::count_users(conn)? == 0;
+            let role = if first {
+                let given = setup_token.as_ref().map(|t| hash_key(t.expose().trim()));
+                let consumed = match given {
+                    Some(hash) => trader_db::setup_tokens::consume(conn, &hash, now)?,
+                    None => false,
+                };
+                if !consumed {
+                    return Ok(Err(()));
                 }
-                _ => false,
+                trader_db::setup_tokens::delete_all(conn)?;
+                Role::Admin
+            } else {
+                if st.settings.registration == Registration::Closed {
+                    return Err(ApiError::forbidden(
+                        ErrorCode::Forbidden,
+                        "registration is closed; an admin can create your account",
+                    ));
+                }
+                Role::User
             };
-            if !matches {
-                audit(&mut conn, &meta, Event { user_id: None, username: Some(username.as_str()), actor_id: None, event: "setup_failed", detail: None }, st.clock.now())?;
-                return Err(ApiError::forbidden(
+            let created = users::create_user(
+                conn,
+                &NewUser {
+                    username: username.as_str(),
+                    email: email.as_str(),
+                    password_hash: &hash,
+                    role,
+                    must_change_password: false,
+                },
+            )
+            .map_err(username_taken)?;
+            let event = if first { "setup_completed" } else { "registered" };
+            audit(conn, &meta, Event::of(&created, event), now)?;
+            Ok(Ok((created, first)))
+        })?;
+        match outcome {
+            Ok((created, first)) => {
+                if first {
+                    let _ = std::fs::remove_file(setup_token_path(&st.settings.data_dir));
+                }
+                Ok(created)
+            }
+            Err(()) => {
+                let shown = audit_username(&st, username.as_str(), false);
+                audit(&mut conn, &meta, Event { user_id: None, username: Some(&shown), actor_id: None, event: "setup_failed", detail: None }, now)?;
+                Err(ApiError::forbidden(
                     ErrorCode::Forbidden,
                     "the first account needs the one-time setup token from the server's start-up output or data/setup-token",
-                ));
+                ))
             }
-            guard.take();
-            Role::Admin
-        } else {
-            if st.settings.registration == Registration::Closed {
-                return Err(ApiError::forbidden(
-                    ErrorCode::Forbidden,
-                    "registration is closed; an admin can create your account",
-                ));
-            }
-            Role::User
-        };
-        let created = users::create_user(
-            &mut conn,
-            &NewUser {
-                username: username.as_str(),
-                email: email.as_str(),
-                password_hash: &hash,
-                role,
-                must_change_password: false,
-            },
-        )
-        .map_err(username_taken)?;
-        let event = if first { "setup_completed" } else { "registered" };
-        audit(&mut conn, &meta, Event::of(&created, event), st.clock.now())?;
-        if first {
-            let _ = std::fs::remove_file(setup_token_path(&st.settings.data_dir));
         }
-        Ok(created)
     })
     .await?;
     Ok(HttpResponse::Created().json(current_user(&user)))
-}
-
-fn unix(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
 }
 
 fn session_insert(
@@ -215,106 +227,16 @@ fn session_insert(
         .map_err(|e| ApiError::internal(anyhow::anyhow!("session insert: {e}")))
 }
 
-/// What the password check found.
-enum PasswordCheck {
-    Ok(Box<User>),
-    Refused,
-}
-
-/// Checks a username and password at the same cost whether or not the
-/// user exists, counts failures, and audits the outcome. The argon2 check
-/// runs without holding a database connection, so sign-ins in flight do
-/// not starve other requests of the pool.
-async fn check_password(
-    state: &web::Data<AppState>,
-    meta: &RequestMeta,
-    username: String,
-    password: SecretString,
-) -> Result<PasswordCheck, ApiError> {
-    let username = username.trim().to_owned();
-    let st = state.clone();
-    let name = username.clone();
-    let user =
-        blocking(move || Ok(users::find_user_by_username(&mut *st.pool.get()?, &name)?)).await?;
-    let now = state.clock.now();
-    let locked = user
-        .as_ref()
-        .is_some_and(|u| u.locked_until.is_some_and(|until| until > now));
-
-    // The same argon2 work in every case.
-    let hash = user
-        .as_ref()
-        .filter(|_| !locked)
-        .map(|u| u.password_hash.clone());
-    let pw = password.clone();
-    let permit = state.password_permit().await?;
-    let valid = web::block(move || match hash {
-        Some(hash) => trader_security::verify_password(&pw, &hash),
-        None => Ok(trader_security::verify_dummy(&pw)),
-    })
-    .await?
-    .map_err(ApiError::internal)?;
-    drop(permit);
-
-    let st = state.clone();
-    let meta = meta.clone();
-    blocking(move || {
-        let mut conn = st.pool.get()?;
-        let Some(user) = user else {
-            let detail = serde_json::json!({"reason": "unknown_user"});
-            let event = Event {
-                user_id: None,
-                username: Some(&username),
-                actor_id: None,
-                event: "login_failed",
-                detail: Some(&detail),
-            };
-            audit(&mut conn, &meta, event, now)?;
-            return Ok(PasswordCheck::Refused);
-        };
-        if locked || !valid || !user.is_active {
-            let reason = if locked {
-                "locked"
-            } else if !valid {
-                "bad_password"
-            } else {
-                "inactive"
-            };
-            if !valid && !locked {
-                users::record_failure(&mut conn, user.id, now)?;
-            }
-            let detail = serde_json::json!({"reason": reason});
-            audit(
-                &mut conn,
-                &meta,
-                Event::of(&user, "login_failed").detail(&detail),
-                now,
-            )?;
-            return Ok(PasswordCheck::Refused);
-        }
-        users::reset_failures(&mut conn, user.id)?;
-        drop(conn);
-        // Stored with weaker parameters: replace the hash now that we have
-        // the password (only if it still meets today's policy).
-        if trader_security::needs_rehash(&user.password_hash)
-            && let Ok(Ok(hash)) =
-                NewPassword::new(password.clone()).map(|p| trader_security::hash_password(&p))
-        {
-            users::update_password_hash(&mut *st.pool.get()?, user.id, &hash)?;
-        }
-        Ok(PasswordCheck::Ok(Box::new(user)))
-    })
-    .await
-}
-
-/// Finishes a sign-in: a new session, the login recorded and audited.
+/// Finishes a sign-in: a new session, every failure count of this user
+/// from this network cleared, the login recorded and audited, and a device
+/// cookie that exempts this browser from the hourly ceiling.
 async fn finish_login(
     state: &web::Data<AppState>,
     session: &Session,
     meta: &RequestMeta,
     user: User,
     method: &'static str,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let csrf = begin_session(
         session,
@@ -329,7 +251,7 @@ async fn finish_login(
     let user = blocking(move || {
         let mut conn = st.pool.get()?;
         users::record_login(&mut conn, id, now, meta.ip.as_deref())?;
-        users::reset_failures(&mut conn, id)?;
+        guard::clear_after_sign_in(&mut conn, id, &network_of(meta.ip.as_deref()))?;
         let detail = serde_json::json!({"method": method});
         audit(
             &mut conn,
@@ -337,14 +259,18 @@ async fn finish_login(
             Event::of(&user, "login_succeeded").detail(&detail),
             now,
         )?;
-        Ok(user)
+        // Read back: a second-factor lock may have marked the password for
+        // a change meanwhile.
+        Ok(users::find_user_by_id(&mut conn, id)?.unwrap_or(user))
     })
     .await?;
-    Ok(LoginResponse {
-        two_factor_required: false,
-        user: Some(current_user(&user)),
-        csrf_token: Some(csrf),
-    })
+    Ok(HttpResponse::Ok()
+        .cookie(guard::device_cookie(state, user.id))
+        .json(LoginResponse {
+            two_factor_required: false,
+            user: Some(current_user(&user)),
+            csrf_token: Some(csrf),
+        }))
 }
 
 /// Signs in with a password. With 2FA on, the answer is
@@ -356,8 +282,8 @@ async fn finish_login(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in, or a second step is due", body = LoginResponse),
-        (status = 401, description = "Wrong username or password (one answer for both)", body = ErrorBody),
-        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 401, description = "Wrong username or password, or locked from this network (one answer for all)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or too many failures for this account in the last hour", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     )
 )]
@@ -368,35 +294,57 @@ pub(crate) async fn login(
     meta: RequestMeta,
     req: actix_web::HttpRequest,
     body: ApiJson<LoginRequest>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     crate::auth::check_origin(&req, &state)?;
     let body = body.into_inner();
     let password = SecretString::from(body.password.into_inner());
-    let user = match check_password(&state, &meta, body.username, password).await? {
-        PasswordCheck::Ok(user) => *user,
-        PasswordCheck::Refused => return Err(ApiError::InvalidCredentials),
-    };
+    let device = guard::device_user(&req, &state);
+    let user =
+        match guard::check_login_password(&state, &meta, body.username, password, device).await? {
+            LoginCheck::Ok(user) => *user,
+            LoginCheck::Refused => return Err(ApiError::InvalidCredentials),
+        };
     if user.totp_enabled {
-        // A pending login lives only on the server: a new session id, the
-        // user and a try counter, and nothing that signs anyone in.
+        // A pending login lives on the server: the session keeps a random
+        // id, and the row keeps the user, their security stamp and the try
+        // counter. Nothing in it signs anyone in.
+        let pending = crate::auth::random_token();
+        let st = state.clone();
+        let now = state.clock.now();
+        let network = network_of(meta.ip.as_deref());
+        let (uid, stamp, id_hash) = (user.id, user.security_stamp.clone(), hash_key(&pending));
+        blocking(move || {
+            let mut conn = st.pool.get()?;
+            pending_logins::insert(
+                &mut conn,
+                &pending_logins::NewPendingLogin {
+                    id_hash: &id_hash,
+                    user_id: uid,
+                    security_stamp: &stamp,
+                    network: &network,
+                    now,
+                    expires_at: now + chrono::Duration::seconds(PENDING_LOGIN_SECS),
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
         session.renew();
         session.clear();
         session_insert(&session, keys::PENDING_USER_ID, user.id.0)?;
-        session_insert(&session, keys::PENDING_TRIES, 0_i64)?;
-        session_insert(&session, keys::PENDING_CREATED, unix(state.clock.now()))?;
-        return Ok(web::Json(LoginResponse {
+        session_insert(&session, keys::PENDING_ID, pending)?;
+        return Ok(HttpResponse::Ok().json(LoginResponse {
             two_factor_required: true,
             user: None,
             csrf_token: None,
         }));
     }
-    Ok(web::Json(
-        finish_login(&state, &session, &meta, user, "password").await?,
-    ))
+    finish_login(&state, &session, &meta, user, "password").await
 }
 
 /// Completes a pending login with a TOTP code or a recovery code. At most
-/// five wrong codes per pending login; then it ends.
+/// five codes per pending login; wrong codes also count per account, and
+/// ten lock the second factor (429) with growing delays.
 #[utoipa::path(
     tag = "auth",
     operation_id = "verify_two_factor",
@@ -404,7 +352,7 @@ pub(crate) async fn login(
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong code, or no pending login", body = ErrorBody),
-        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 429, description = "Too many attempts, or the second factor is locked", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     )
 )]
@@ -415,82 +363,77 @@ pub(crate) async fn verify_two_factor(
     meta: RequestMeta,
     req: actix_web::HttpRequest,
     body: ApiJson<CodeRequest>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     const NO_PENDING: ApiError = ApiError::Unauthenticated(
         "no sign-in is waiting for a code; sign in with your password first",
     );
+    const ENDED: ApiError =
+        ApiError::Unauthenticated("this sign-in has ended; sign in with your password again");
     crate::auth::check_origin(&req, &state)?;
-    let get = |k: &str| session.get::<i64>(k).ok().flatten();
-    let (Some(uid), Some(tries), Some(created)) = (
-        get(keys::PENDING_USER_ID),
-        get(keys::PENDING_TRIES),
-        get(keys::PENDING_CREATED),
-    ) else {
+    let Some(pending) = session.get::<String>(keys::PENDING_ID).ok().flatten() else {
         return Err(NO_PENDING);
     };
-    let now = state.clock.now();
-    if tries >= MAX_CODE_TRIES || unix(now) - created > PENDING_LOGIN_SECS {
-        session.purge();
-        return Err(ApiError::Unauthenticated(
-            "this sign-in has ended; sign in with your password again",
-        ));
-    }
+    let id_hash = hash_key(&pending);
     let st = state.clone();
     let meta2 = meta.clone();
     let code = body.into_inner().code;
     let outcome = blocking(move || {
         let mut conn = st.pool.get()?;
-        let Some(user) = users::find_user_by_id(&mut conn, trader_api_types::UserId(uid))? else {
-            return Ok(None);
+        let now = st.clock.now();
+        let Some(waiting) = pending_logins::find(&mut conn, &id_hash, now)? else {
+            return Ok(Pending::Gone);
         };
-        if !user.is_active || user.locked_until.is_some_and(|u| u > now) {
-            return Ok(Some((user, None)));
+        // The try is reserved before the code is checked: parallel
+        // requests with this cookie get no extra tries.
+        if !pending_logins::reserve_try(&mut conn, &id_hash, MAX_CODE_TRIES)? {
+            pending_logins::delete(&mut conn, &id_hash)?;
+            return Ok(Pending::Gone);
         }
-        let factor = check_second_factor(&st, &mut conn, &user, code.expose(), true)?;
-        match factor {
-            Some(SecondFactor::RecoveryCode) => {
-                audit(
-                    &mut conn,
-                    &meta2,
-                    Event::of(&user, "recovery_code_used"),
-                    now,
-                )?;
+        let user = users::find_user_by_id(&mut conn, waiting.user_id)?;
+        let Some(user) = user.filter(|u| {
+            u.is_active
+                && u.security_stamp
+                    .as_bytes()
+                    .ct_eq(waiting.security_stamp.as_bytes())
+                    .unwrap_u8()
+                    == 1
+        }) else {
+            // Deactivated, or a password change or "log out everywhere"
+            // since the password was accepted.
+            pending_logins::delete(&mut conn, &id_hash)?;
+            return Ok(Pending::Gone);
+        };
+        match guard::check_login_code(&st, &mut conn, &meta2, &user, code.expose())? {
+            Some(factor) => {
+                pending_logins::delete(&mut conn, &id_hash)?;
+                Ok(Pending::Passed(Box::new(user), factor))
             }
-            Some(SecondFactor::Totp) => {}
-            None => {
-                users::record_failure(&mut conn, user.id, now)?;
-                audit(
-                    &mut conn,
-                    &meta2,
-                    Event::of(&user, "two_factor_failed"),
-                    now,
-                )?;
-            }
+            None => Ok(Pending::Wrong),
         }
-        Ok(Some((user, factor)))
     })
-    .await?;
+    .await;
     match outcome {
-        None => {
-            session.purge();
-            Err(NO_PENDING)
-        }
-        Some((user, Some(factor))) => {
+        Ok(Pending::Passed(user, factor)) => {
             let method = match factor {
                 SecondFactor::Totp => "totp",
                 SecondFactor::RecoveryCode => "recovery_code",
             };
-            Ok(web::Json(
-                finish_login(&state, &session, &meta, user, method).await?,
-            ))
+            finish_login(&state, &session, &meta, *user, method).await
         }
-        Some((_, None)) => {
-            // Counted on the server: an old copy of the cookie names the
-            // same session, so it cannot bring back spent tries.
-            session_insert(&session, keys::PENDING_TRIES, tries + 1)?;
-            Err(ApiError::InvalidCredentials)
+        Ok(Pending::Wrong) => Err(ApiError::InvalidCredentials),
+        Ok(Pending::Gone) => {
+            session.purge();
+            Err(ENDED)
         }
+        Err(e) => Err(e),
     }
+}
+
+/// What became of a pending login's code.
+enum Pending {
+    Passed(Box<User>, SecondFactor),
+    Wrong,
+    Gone,
 }
 
 /// Ends this session.
@@ -542,6 +485,7 @@ pub(crate) async fn logout_all(
         let now = st.clock.now();
         users::rotate_security_stamp(&mut conn, caller.user.id)?;
         trader_db::sessions::delete_all_for_user(&mut conn, caller.user.id)?;
+        pending_logins::delete_all_for_user(&mut conn, caller.user.id)?;
         trader_db::tokens::revoke_all_for_user(&mut conn, caller.user.id, now)?;
         audit(&mut conn, &meta, Event::of(&caller.user, "logout_all"), now)?;
         Ok(())
@@ -583,8 +527,9 @@ pub(crate) async fn me(caller: AuthUser) -> web::Json<MeResponse> {
     request_body = ReauthRequest,
     responses(
         (status = 200, body = ReauthResponse),
-        (status = 401, description = "Wrong password or code", body = ErrorBody),
+        (status = 401, description = "Wrong password or code; five wrong answers in a row end the session", body = ErrorBody),
         (status = 422, description = "Neither a password nor a code", body = ErrorBody),
+        (status = 429, description = "Too many requests, or password or code checks are locked", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
@@ -597,44 +542,45 @@ pub(crate) async fn reauth(
     body: ApiJson<ReauthRequest>,
 ) -> Result<web::Json<ReauthResponse>, ApiError> {
     let body = body.into_inner();
-    let st = state.clone();
-    let user = caller.user.clone();
-    let _permit = state.password_permit().await?;
-    let confirmed = blocking(move || {
-        let mut conn = st.pool.get()?;
-        let now = st.clock.now();
-        let ok = match (body.password, body.code) {
-            (Some(p), None) => trader_security::verify_password(
-                &SecretString::from(p.into_inner()),
-                &user.password_hash,
-            )
-            .map_err(ApiError::internal)?,
-            (None, Some(c)) => {
-                check_second_factor(&st, &mut conn, &user, c.expose(), false)?.is_some()
-            }
-            _ => {
-                return Err(ApiError::Validation {
-                    message: "send either `password` or `code`".to_owned(),
-                    fields: [(
-                        "password".to_owned(),
-                        "send either this or `code`".to_owned(),
-                    )]
-                    .into(),
-                });
-            }
-        };
-        if ok {
-            audit(&mut conn, &meta, Event::of(&user, "reauth"), now)?;
-        } else {
-            users::record_failure(&mut conn, user.id, now)?;
-            audit(&mut conn, &meta, Event::of(&user, "reauth_failed"), now)?;
+    let proof = match (body.password, body.code) {
+        (Some(p), None) => Proof::Password(SecretString::from(p.into_inner())),
+        (None, Some(c)) => Proof::Code {
+            code: c.expose().to_owned(),
+            recovery: false,
+        },
+        _ => {
+            return Err(ApiError::Validation {
+                message: "send either `password` or `code`".to_owned(),
+                fields: [(
+                    "password".to_owned(),
+                    "send either this or `code`".to_owned(),
+                )]
+                .into(),
+            });
         }
-        Ok(ok)
+    };
+    guard::confirm_identity(
+        &state,
+        &caller.auth.session,
+        &caller.user,
+        &meta,
+        proof,
+        "reauth_failed",
+    )
+    .await?;
+    let st = state.clone();
+    let (user, meta2) = (caller.user.clone(), meta.clone());
+    blocking(move || {
+        let mut conn = st.pool.get()?;
+        audit(
+            &mut conn,
+            &meta2,
+            Event::of(&user, "reauth"),
+            st.clock.now(),
+        )?;
+        Ok(())
     })
     .await?;
-    if !confirmed {
-        return Err(ApiError::InvalidCredentials);
-    }
     let now = state.clock.now();
     confirm(&caller.auth.session, now)?;
     Ok(web::Json(ReauthResponse {

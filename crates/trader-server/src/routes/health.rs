@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 use trader_api_types::{ErrorBody, ErrorCode, Health};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {

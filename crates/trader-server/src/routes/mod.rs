@@ -28,17 +28,21 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
 use crate::rate_limit::{self, ClientIpKey};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The largest JSON body accepted.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
-/// Sign-in endpoints under the strict rate limit.
-const STRICT_PATHS: [&str; 4] = [
+/// Endpoints that check a password or a code, under the strict rate limit.
+const STRICT_PATHS: [&str; 8] = [
     "/api/auth/login",
     "/api/auth/verify-2fa",
     "/api/auth/reauth",
     "/api/auth/register",
+    "/api/2fa/enable",
+    "/api/2fa/disable",
+    "/api/2fa/recovery-codes",
+    "/api/profile/password",
 ];
 
 #[derive(OpenApi)]
@@ -93,30 +97,37 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Registers the `/api` routes on a utoipa app.
-fn api(
-    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
-    strict: Option<
-        Governor<
-            ClientIpKey,
-            actix_governor::governor::middleware::NoOpMiddleware<
-                actix_governor::governor::clock::QuantaInstant,
-            >,
-        >,
+/// The strict limiter's middleware.
+type StrictGovernor = Governor<
+    ClientIpKey,
+    actix_governor::governor::middleware::NoOpMiddleware<
+        actix_governor::governor::clock::QuantaInstant,
     >,
-) {
-    let strict_scope = scope::scope("/auth")
-        .guard(guard::fn_guard(|ctx| {
-            STRICT_PATHS.contains(&ctx.head().uri.path())
-        }))
-        .service(auth::register)
-        .service(auth::login)
-        .service(auth::verify_two_factor)
-        .service(auth::reauth);
-    match strict {
-        Some(g) => cfg.service(strict_scope.wrap(g)),
-        None => cfg.service(strict_scope),
-    };
+>;
+
+/// The session middleware.
+type Sessions = actix_session::SessionMiddleware<crate::auth::session_store::DbSessionStore>;
+
+/// Endpoints that check a password or a code: under the strict limiter.
+fn strict_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(
+        scope::scope("/auth")
+            .service(auth::register)
+            .service(auth::login)
+            .service(auth::verify_two_factor)
+            .service(auth::reauth),
+    )
+    .service(
+        scope::scope("/2fa")
+            .service(two_factor::enable_two_factor)
+            .service(two_factor::disable_two_factor)
+            .service(two_factor::regenerate_recovery_codes),
+    )
+    .service(profile::change_password);
+}
+
+/// Every other `/api` endpoint.
+fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
         scope::scope("/auth")
             .service(auth::setup_status)
@@ -127,13 +138,9 @@ fn api(
     .service(
         scope::scope("/2fa")
             .service(two_factor::setup_two_factor)
-            .service(two_factor::two_factor_qrcode)
-            .service(two_factor::enable_two_factor)
-            .service(two_factor::disable_two_factor)
-            .service(two_factor::regenerate_recovery_codes),
+            .service(two_factor::two_factor_qrcode),
     )
     .service(profile::update_profile)
-    .service(profile::change_password)
     .service(tokens::list_tokens)
     .service(tokens::create_token)
     .service(tokens::delete_token)
@@ -152,12 +159,37 @@ fn api(
     );
 }
 
+/// Registers the `/api` routes on a utoipa app. The limiters run before
+/// the session middleware, so a refused request costs no database work.
+fn api(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    strict: Option<StrictGovernor>,
+    sessions: Option<Sessions>,
+) {
+    let strict_scope = scope::scope("")
+        .guard(guard::fn_guard(|ctx| {
+            STRICT_PATHS.contains(&ctx.head().uri.path())
+        }))
+        .configure(strict_routes);
+    let rest = scope::scope("").configure(other_routes);
+    match (strict, sessions) {
+        (Some(g), Some(s)) => cfg
+            .service(strict_scope.wrap(s.clone()).wrap(g))
+            .service(rest.wrap(s)),
+        (None, Some(s)) => cfg
+            .service(strict_scope.wrap(s.clone()))
+            .service(rest.wrap(s)),
+        (Some(g), None) => cfg.service(strict_scope.wrap(g)).service(rest),
+        (None, None) => cfg.service(strict_scope).service(rest),
+    };
+}
+
 /// The OpenAPI document, as the routes describe it.
 pub fn openapi_document() -> OpenApiDoc {
     let (_, doc) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .service(scope::scope("/api").configure(|cfg| api(cfg, None)))
+        .service(scope::scope("/api").configure(|cfg| api(cfg, None, None)))
         .split_for_parts();
     doc
 }
@@ -172,7 +204,10 @@ pub struct Limiters {
 
 impl Limiters {
     pub fn new(state: &AppState) -> Self {
-        let key = ClientIpKey::new(std::sync::Arc::new(state.settings.trusted_proxies.clone()));
+        let key = ClientIpKey::new(
+            std::sync::Arc::new(state.settings.trusted_proxies.clone()),
+            state.settings.app_env == crate::settings::AppEnv::Production,
+        );
         Self {
             strict: rate_limit::config(state.settings.auth_rate, key.clone()),
             loose: rate_limit::config(state.settings.api_rate, key),
@@ -186,8 +221,9 @@ impl std::fmt::Debug for Limiters {
     }
 }
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig, limiters: &Limiters) {
+/// Registers every route; `sessions` wraps the `/api` endpoints inside the
+/// rate limiters.
+pub fn configure(cfg: &mut web::ServiceConfig, limiters: &Limiters, sessions: Sessions) {
     let strict = limiters.strict.as_ref().map(Governor::new);
     let loose = limiters.loose.as_ref().map(Governor::new);
     cfg.app_data(json_config())
@@ -215,7 +251,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, limiters: &Limiters) {
         )
         .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from("/api/openapi.json")));
 
-    let api_scope = scope::scope("/api").configure(move |c| api(c, strict));
+    let api_scope = scope::scope("/api").configure(move |c| api(c, strict, Some(sessions)));
     match loose {
         Some(g) => cfg.service(api_scope.wrap(g)),
         None => cfg.service(api_scope),

@@ -6,15 +6,16 @@ use trader_api_types::{Email, ErrorBody};
 use trader_db::users::{self, UserChanges};
 use trader_security::{NewPassword, SecretString};
 
-use crate::auth::{AuthUser, SessionUser, keep_session_with_stamp};
+use crate::auth::guard::{Proof, confirm_identity};
+use crate::auth::{SessionUser, keep_session_with_stamp};
 use crate::error::{ApiError, blocking};
 use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
 use crate::routes::auth::current_user;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-/// Changes the email address: in a browser session it needs a recent
-/// confirmation; a `trade` token may do it (a `read` token may not).
+/// Changes the email address: a browser session with a recent
+/// confirmation only (no token: the email is where account mail goes).
 #[utoipa::path(
     tag = "profile",
     operation_id = "update_profile",
@@ -25,22 +26,16 @@ use crate::startup::AppState;
         (status = 422, description = "Not an email address", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
-    security(("session" = [], "csrf" = []), ("bearer" = []))
+    security(("session" = [], "csrf" = []))
 )]
 #[patch("/profile")]
 pub(crate) async fn update_profile(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: SessionUser,
     meta: RequestMeta,
     body: ApiJson<UpdateProfileRequest>,
 ) -> Result<web::Json<CurrentUser>, ApiError> {
-    if let Some(session) = caller.session() {
-        SessionUser {
-            user: caller.user.clone(),
-            auth: session.clone(),
-        }
-        .require_recent_confirmation(state.clock.now())?;
-    }
+    caller.require_recent_confirmation(state.clock.now())?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::field("email", e))?;
     let st = state.clone();
     let user = blocking(move || {
@@ -75,6 +70,7 @@ pub(crate) async fn update_profile(
     responses(
         (status = 204, description = "Changed"),
         (status = 401, description = "The current password is wrong", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords; locked for a while", body = ErrorBody),
         (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
         (status = 422, description = "The new password breaks a rule", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
@@ -95,6 +91,15 @@ pub(crate) async fn change_password(
     let new = NewPassword::new(SecretString::from(body.new_password.into_inner()))
         .map_err(|e| ApiError::field("new_password", e.to_string()))?;
     let current = SecretString::from(body.current_password.into_inner());
+    confirm_identity(
+        &state,
+        &caller.auth.session,
+        &caller.user,
+        &meta,
+        Proof::Password(current),
+        "password_change_failed",
+    )
+    .await?;
     let st = state.clone();
     let user = caller.user.clone();
     let sid = caller.auth.sid.clone();
@@ -102,18 +107,6 @@ pub(crate) async fn change_password(
     let stamp = blocking(move || {
         let now = st.clock.now();
         let mut conn = st.pool.get()?;
-        let ok = trader_security::verify_password(&current, &user.password_hash)
-            .map_err(ApiError::internal)?;
-        if !ok {
-            users::record_failure(&mut conn, user.id, now)?;
-            audit(
-                &mut conn,
-                &meta,
-                Event::of(&user, "password_change_failed"),
-                now,
-            )?;
-            return Err(ApiError::InvalidCredentials);
-        }
         let hash = trader_security::hash_password(&new).map_err(ApiError::internal)?;
         let stamp = users::set_password_with(&mut conn, user.id, &hash, false)?
             .ok_or(ApiError::NotFound)?;

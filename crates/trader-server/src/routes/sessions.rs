@@ -8,7 +8,7 @@ use trader_db::{DbConnection, sessions};
 use crate::auth::SessionUser;
 use crate::error::{ApiError, blocking};
 use crate::meta::{Event, RequestMeta, audit};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn sid_of(state_json: &str) -> Option<String> {
     let map: std::collections::HashMap<String, String> = serde_json::from_str(state_json).ok()?;

@@ -15,7 +15,7 @@ use crate::auth::SessionUser;
 use crate::error::{ApiError, blocking};
 use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The longest a token may live.
 pub(crate) const MAX_TOKEN_DAYS: i64 = 365;

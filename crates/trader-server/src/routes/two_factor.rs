@@ -10,11 +10,12 @@ use trader_db::{DbConnection, recovery_codes};
 use trader_security::totp::{self, TotpSecret};
 use trader_security::{Aad, ExposeSecret, SecretString};
 
+use crate::auth::guard::{Proof, confirm_identity};
 use crate::auth::{SessionUser, keep_session_with_stamp};
 use crate::error::{ApiError, blocking};
 use crate::json::ApiJson;
 use crate::meta::{Event, RequestMeta, audit};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Which second factor matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,29 +95,6 @@ pub(crate) fn check_second_factor(
         }
     }
     Ok(None)
-}
-
-/// [`check_second_factor`], auditing a failure and answering it as 401.
-fn require_second_factor(
-    state: &AppState,
-    conn: &mut DbConnection,
-    meta: &RequestMeta,
-    user: &User,
-    code: &str,
-    allow_recovery: bool,
-) -> Result<SecondFactor, ApiError> {
-    match check_second_factor(state, conn, user, code, allow_recovery)? {
-        Some(factor) => Ok(factor),
-        None => {
-            audit(
-                conn,
-                meta,
-                Event::of(user, "two_factor_failed"),
-                state.clock.now(),
-            )?;
-            Err(ApiError::InvalidCredentials)
-        }
-    }
 }
 
 fn new_recovery_codes(
@@ -225,7 +203,10 @@ pub(crate) async fn two_factor_qrcode(
     responses(
         (status = 200, description = "2FA is on; keep these codes", body = RecoveryCodes),
         (status = 401, description = "The code is wrong", body = ErrorBody),
+        (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
         (status = 404, description = "Set up first", body = ErrorBody),
+        (status = 409, description = "2FA is already on (a second, racing Enable)", body = ErrorBody),
+        (status = 429, description = "Too many requests", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
@@ -237,11 +218,9 @@ pub(crate) async fn enable_two_factor(
     meta: RequestMeta,
     body: ApiJson<CodeRequest>,
 ) -> Result<web::Json<RecoveryCodes>, ApiError> {
+    caller.require_recent_confirmation(state.clock.now())?;
     if caller.user.totp_enabled {
-        return Err(ApiError::Conflict(
-            "two-factor authentication is already on".to_owned(),
-            Default::default(),
-        ));
+        return Err(already_on());
     }
     let sealed = caller
         .user
@@ -269,23 +248,38 @@ pub(crate) async fn enable_two_factor(
     let st = state.clone();
     let user = caller.user.clone();
     let current_sid = caller.auth.sid.clone();
-    let (codes, stamp) = blocking(move || {
+    let codes = blocking(move || {
         let mut conn = st.pool.get()?;
-        let stamp = users::enable_totp(&mut conn, user.id, &sealed_secret, step)?
-            .ok_or(ApiError::NotFound)?;
-        let codes = new_recovery_codes(&st, &mut conn, &user)?;
-        crate::routes::sessions::end_other_sessions(&st, &mut conn, user.id, &current_sid)?;
-        audit(
-            &mut conn,
-            &meta,
-            Event::of(&user, "two_factor_enabled"),
-            st.clock.now(),
-        )?;
-        Ok((codes, stamp))
+        // One transaction: the conditional update (only while 2FA is off and
+        // the pending secret is the one checked) and the recovery codes. A
+        // second, racing Enable changes nothing and answers 409, so the
+        // codes the first one showed stay valid. Every other session and
+        // every token ends; this session goes on.
+        diesel::Connection::transaction::<_, ApiError, _>(&mut *conn, |conn| {
+            if !users::enable_totp(conn, user.id, &sealed, &sealed_secret, step)? {
+                return Err(already_on());
+            }
+            let codes = new_recovery_codes(&st, conn, &user)?;
+            crate::routes::sessions::end_other_sessions(&st, conn, user.id, &current_sid)?;
+            trader_db::tokens::revoke_all_for_user(conn, user.id, st.clock.now())?;
+            audit(
+                conn,
+                &meta,
+                Event::of(&user, "two_factor_enabled"),
+                st.clock.now(),
+            )?;
+            Ok(codes)
+        })
     })
     .await?;
-    keep_session_with_stamp(&caller.auth.session, &stamp)?;
     Ok(web::Json(codes))
+}
+
+fn already_on() -> ApiError {
+    ApiError::Conflict(
+        "two-factor authentication is already on".to_owned(),
+        Default::default(),
+    )
 }
 
 /// Turns 2FA off; needs a recent confirmation and a code.
@@ -295,8 +289,9 @@ pub(crate) async fn enable_two_factor(
     request_body = CodeRequest,
     responses(
         (status = 204, description = "2FA is off"),
-        (status = 401, description = "The code is wrong", body = ErrorBody),
+        (status = 401, description = "The code is wrong; five wrong answers in a row end the session", body = ErrorBody),
         (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
+        (status = 429, description = "Too many requests, or the second factor is locked", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
@@ -315,12 +310,24 @@ pub(crate) async fn disable_two_factor(
             Default::default(),
         ));
     }
+    let code = body.into_inner().code;
+    let proof = Proof::Code {
+        code: code.expose().to_owned(),
+        recovery: true,
+    };
+    confirm_identity(
+        &state,
+        &caller.auth.session,
+        &caller.user,
+        &meta,
+        proof,
+        "two_factor_failed",
+    )
+    .await?;
     let st = state.clone();
     let user = caller.user.clone();
-    let code = body.into_inner().code;
     let stamp = blocking(move || {
         let mut conn = st.pool.get()?;
-        require_second_factor(&st, &mut conn, &meta, &user, code.expose(), true)?;
         let stamp = users::disable_totp(&mut conn, user.id)?.ok_or(ApiError::NotFound)?;
         audit(
             &mut conn,
@@ -343,8 +350,9 @@ pub(crate) async fn disable_two_factor(
     request_body = CodeRequest,
     responses(
         (status = 200, description = "The new codes, shown once", body = RecoveryCodes),
-        (status = 401, description = "The code is wrong", body = ErrorBody),
+        (status = 401, description = "The code is wrong; five wrong answers in a row end the session", body = ErrorBody),
         (status = 403, description = "Confirm first (reauth_required)", body = ErrorBody),
+        (status = 429, description = "Too many requests, or the second factor is locked", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
     security(("session" = [], "csrf" = []))
@@ -363,12 +371,24 @@ pub(crate) async fn regenerate_recovery_codes(
             "turn on two-factor authentication first",
         ));
     }
+    let code = body.into_inner().code;
+    let proof = Proof::Code {
+        code: code.expose().to_owned(),
+        recovery: false,
+    };
+    confirm_identity(
+        &state,
+        &caller.auth.session,
+        &caller.user,
+        &meta,
+        proof,
+        "two_factor_failed",
+    )
+    .await?;
     let st = state.clone();
     let user = caller.user.clone();
-    let code = body.into_inner().code;
     let codes = blocking(move || {
         let mut conn = st.pool.get()?;
-        require_second_factor(&st, &mut conn, &meta, &user, code.expose(), false)?;
         let codes = new_recovery_codes(&st, &mut conn, &user)?;
         audit(
             &mut conn,

@@ -16,6 +16,7 @@ mod support;
 
 mod auth_flow;
 mod envelope;
+mod hardening;
 mod isolation;
 mod openapi;
 mod rate_limits;

@@ -87,6 +87,26 @@ impl TestApp {
         }
     }
 
+    /// A second instance of the server on this app's database (its own
+    /// data folder, settings otherwise the same), sharing this app's clock.
+    pub async fn second_instance(&self) -> (String, ServerHandle, tempfile::TempDir) {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut settings = self.settings.clone();
+        settings.data_dir = data_dir.path().to_owned();
+        let app = Application::build_with_clock(settings, Arc::new(self.clock.clone()))
+            .await
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        (base, handle, data_dir)
+    }
+
+    /// Everything the server has logged in this test binary so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned()
+    }
+
     /// Remembers a secret that must never be logged.
     pub fn secret(&self, s: impl Into<String>) {
         let s = s.into();

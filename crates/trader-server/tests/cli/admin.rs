@@ -199,7 +199,11 @@ fn reset_2fa_turns_two_factor_off_for_a_locked_out_admin(backend: Backend) {
         let user = trader_db::users::find_user_by_username(&mut conn, "root")
             .unwrap()
             .unwrap();
-        trader_db::users::enable_totp(&mut conn, user.id, "v1:sealed-secret", 5).unwrap();
+        trader_db::users::set_totp_pending(&mut conn, user.id, Some("v1:pending")).unwrap();
+        let enabled =
+            trader_db::users::enable_totp(&mut conn, user.id, "v1:pending", "v1:sealed-secret", 5)
+                .unwrap();
+        assert!(enabled);
         user.id
     };
     let dir = tempfile::tempdir().unwrap();
