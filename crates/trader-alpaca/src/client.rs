@@ -584,8 +584,10 @@ impl AccountClient {
     /// that the earlier try placed is fetched and returned: one decision,
     /// one order.
     ///
-    /// If the caller's own id is already taken on the first try, the answer
-    /// is [`BrokerError::DuplicateClientOrderId`] with the existing order.
+    /// If the caller's own id is already taken and no earlier try of this
+    /// call can have placed the order (there was none, or it never reached
+    /// the broker), the answer is [`BrokerError::DuplicateClientOrderId`]
+    /// with the existing order.
     pub async fn submit_order(&self, order: &NewOrder) -> Result<Order, BrokerError> {
         order.check()?;
         let client_order_id = order
@@ -618,7 +620,9 @@ impl AccountClient {
         let refusal = self.scrub(status_error(&answer));
         let reused_id = answer.status == StatusCode::UNPROCESSABLE_ENTITY
             && message_of(answer.status, &answer.bytes).contains(DUPLICATE_ID_MESSAGE);
-        if answer.tries == 1 {
+        if !answer.after_uncertain_try {
+            // Nothing this call sent before can have placed an order: a
+            // reused id is the caller's own duplicate.
             if !reused_id {
                 return Err(refusal);
             }
@@ -629,7 +633,7 @@ impl AccountClient {
                 existing: Box::new(existing),
             });
         }
-        // A repeat was refused: an earlier try may have placed the order.
+        // A repeat was refused after a try that may have placed the order.
         match self
             .order_by_client_order_id_by(client_order_id, deadline)
             .await
@@ -782,7 +786,7 @@ mod tests {
         let answer = |status: u16, body: &str| Answer {
             status: StatusCode::from_u16(status).unwrap(),
             bytes: body.as_bytes().to_vec(),
-            tries: 1,
+            after_uncertain_try: false,
         };
         assert_eq!(
             status_error(&answer(

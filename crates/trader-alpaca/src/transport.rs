@@ -56,8 +56,10 @@ pub(crate) struct Call {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) bytes: Vec<u8>,
-    /// Which try produced it (1 for the first).
-    pub(crate) tries: u32,
+    /// Whether an earlier try of this call may have reached the broker and
+    /// acted (it timed out, broke after sending, or met a 5xx), as opposed
+    /// to failing to connect or being rate-limited.
+    pub(crate) after_uncertain_try: bool,
 }
 
 /// The HTTP client and its configuration.
@@ -71,6 +73,8 @@ pub(crate) struct Transport {
 struct Failure {
     error: BrokerError,
     retry: bool,
+    /// The broker may have acted on this try.
+    uncertain: bool,
     /// A wait the broker asked for, instead of the back-off.
     wait: Option<Duration>,
 }
@@ -103,6 +107,7 @@ impl Transport {
         deadline: Instant,
     ) -> Result<Answer, BrokerError> {
         let mut tries = 0;
+        let mut after_uncertain_try = false;
         loop {
             tries += 1;
             let left = deadline.saturating_duration_since(Instant::now());
@@ -115,6 +120,7 @@ impl Transport {
                 Err(_) => Failure {
                     error: BrokerError::Timeout,
                     retry: call.retry != Retry::Once,
+                    uncertain: true,
                     wait: None,
                 },
                 Ok(Err(e)) => {
@@ -133,6 +139,7 @@ impl Transport {
                             BrokerError::Unreachable
                         },
                         retry: !sent || call.retry != Retry::Once,
+                        uncertain: sent,
                         wait: None,
                     }
                 }
@@ -145,6 +152,7 @@ impl Transport {
                                     retry_after_secs: ceil_secs(wait),
                                 },
                                 retry: true,
+                                uncertain: false,
                                 wait: Some(wait),
                             },
                             wait => {
@@ -160,13 +168,14 @@ impl Transport {
                                 status: status.as_u16(),
                             },
                             retry: call.retry != Retry::Once,
+                            uncertain: true,
                             wait: None,
                         }
                     } else {
                         return Ok(Answer {
                             status,
                             bytes,
-                            tries,
+                            after_uncertain_try,
                         });
                     }
                 }
@@ -174,6 +183,7 @@ impl Transport {
             if !failure.retry || tries >= self.config.max_tries {
                 return Err(failure.error);
             }
+            after_uncertain_try |= failure.uncertain;
             let pause = failure.wait.unwrap_or_else(|| self.backoff(tries));
             if Instant::now() + pause >= deadline {
                 return Err(failure.error);

@@ -268,3 +268,23 @@ async fn twenty_concurrent_reads_make_one_call() {
     assert_eq!(s.calls("GET", "/v2/positions"), 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_duplicate_id_stays_a_duplicate_after_a_try_that_did_not_reach_the_broker() {
+    let s = TestSim::start().await;
+    let order = NewOrder::market("AAPL", Side::Buy, "1").with_client_order_id("decision-2");
+    let first = s.account.submit_order(&order).await.unwrap();
+    // A 429 means the broker did not act; the 422 that follows is about
+    // the earlier order, not one this call placed.
+    s.sim.control().set_fault(Fault::RateLimitNext {
+        count: 1,
+        retry_after_secs: 0,
+    });
+    match s.account.submit_order(&order).await {
+        Err(BrokerError::DuplicateClientOrderId { existing }) => assert_eq!(existing.id, first.id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.calls("POST", "/v2/orders"), 3);
+    assert_eq!(orders_with(&s, "decision-2").await, 1);
+    s.stop().await;
+}
