@@ -311,3 +311,23 @@ pub fn clear_factor_failures(conn: &mut DbConnection, user: UserId) -> Result<()
         .execute(conn)?;
     Ok(())
 }
+
+/// Deletes per-network password counts that are unlocked and untouched
+/// since `before` (the table would otherwise grow with every network that
+/// ever tried a known username).
+pub fn purge_stale(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    before: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        login_failures::table
+            .filter(login_failures::updated_at.lt(before.naive_utc()))
+            .filter(
+                login_failures::locked_until
+                    .is_null()
+                    .or(login_failures::locked_until.le(now.naive_utc())),
+            ),
+    )
+    .execute(conn)?)
+}

@@ -38,6 +38,8 @@ diesel::table! {
         expires_at -> Timestamp,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        factor_failures -> Integer,
     }
 }
 
@@ -52,6 +54,7 @@ diesel::table! {
         expires_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        live -> Bool,
     }
 }
 
@@ -109,7 +112,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trading_accounts (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        environment -> Text,
+        key_id -> Text,
+        secret_key -> Text,
+        key_hint -> Text,
+        is_active -> Bool,
+        verified -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_verified_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(trading_accounts -> users (user_id));
 diesel::joinable!(login_failures -> users (user_id));
 diesel::joinable!(pending_logins -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
@@ -122,5 +143,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     login_failures,
     pending_logins,
-    setup_tokens
+    setup_tokens,
+    trading_accounts
 );

@@ -63,6 +63,8 @@ pub struct SessionWrite<'a> {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// The session's own id from its state (signed-in sessions).
+    pub sid: Option<&'a str>,
 }
 
 /// Inserts a new session under `key_hash`.
@@ -81,6 +83,7 @@ pub fn insert(
             sessions::expires_at.eq(w.expires_at.naive_utc()),
             sessions::ip.eq(w.ip),
             sessions::user_agent.eq(w.user_agent),
+            sessions::sid.eq(w.sid),
         ))
         .execute(conn)?;
     Ok(())
@@ -119,6 +122,7 @@ pub fn update(
         sessions::expires_at.eq(w.expires_at.naive_utc()),
         sessions::ip.eq(w.ip),
         sessions::user_agent.eq(w.user_agent),
+        sessions::sid.eq(w.sid),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -207,4 +211,57 @@ pub fn purge_expired(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usiz
         diesel::delete(sessions::table.filter(sessions::expires_at.le(now.naive_utc())))
             .execute(conn)?,
     )
+}
+
+/// Reserves one wrong-answer slot of the session with this `sid` before a
+/// password or code is checked: answers the count including this one, or
+/// `None` when `max` are spent (or the session is gone). A conditional
+/// update, so parallel requests cannot share a slot.
+pub fn reserve_factor_failure(
+    conn: &mut DbConnection,
+    sid: &str,
+    max: i32,
+) -> Result<Option<i32>, DbError> {
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            sessions::table
+                .filter(sessions::sid.eq(sid))
+                .filter(sessions::factor_failures.lt(max)),
+        )
+        .set(sessions::factor_failures.eq(sessions::factor_failures + 1))
+        .execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(sessions::table
+            .filter(sessions::sid.eq(sid))
+            .select(sessions::factor_failures)
+            .first::<i32>(conn)
+            .optional()?)
+    })
+}
+
+/// Clears the session's wrong answers (a right one came).
+pub fn reset_factor_failures(conn: &mut DbConnection, sid: &str) -> Result<(), DbError> {
+    diesel::update(sessions::table.filter(sessions::sid.eq(sid)))
+        .set(sessions::factor_failures.eq(0))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the session with this `sid`.
+pub fn delete_by_sid(conn: &mut DbConnection, sid: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::sid.eq(sid))).execute(conn)? == 1)
+}
+
+/// Gives back a reserved slot (nothing was checked: a lock refused first).
+pub fn release_factor_failure(conn: &mut DbConnection, sid: &str) -> Result<(), DbError> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::sid.eq(sid))
+            .filter(sessions::factor_failures.gt(0)),
+    )
+    .set(sessions::factor_failures.eq(sessions::factor_failures - 1))
+    .execute(conn)?;
+    Ok(())
 }

@@ -53,14 +53,14 @@ pub fn client_ip(
 /// Every `X-Forwarded-For` line, in order, joined with commas: a proxy may
 /// add its own line (HAProxy's `forwardfor`, some CDNs) after a line the
 /// client forged, and only the right-most entries are ours to believe.
-/// A line that is not text ends the list there (nothing after it is
-/// believed either).
+/// A line that is not text stands for an unreadable hop: the walk from
+/// the right stops there, as at any entry that is not an address.
 fn forwarded_header(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
     let mut joined: Option<String> = None;
     for line in headers.get_all("x-forwarded-for") {
         let Ok(text) = line.to_str() else {
-            // An unreadable hop: believe nothing past the peer.
-            return Some("unreadable".to_owned());
+            joined = Some("unreadable".to_owned());
+            continue;
         };
         match &mut joined {
             Some(j) => {

@@ -1,3 +1,6 @@
+DROP INDEX sessions_sid;
+ALTER TABLE sessions DROP COLUMN factor_failures;
+ALTER TABLE sessions DROP COLUMN sid;
 DROP TABLE setup_tokens;
 DROP TABLE pending_logins;
 DROP TABLE login_failures;

@@ -38,3 +38,10 @@ CREATE TABLE setup_tokens (
     token_hash  TEXT    NOT NULL UNIQUE,      -- SHA-256 of the token
     created_at  TIMESTAMP NOT NULL
 );
+
+-- A session's own id (from its state) and its wrong passwords or codes in a
+-- row while signed in (reauth, 2FA changes, password change), reserved with
+-- a conditional update: five end the session, however many requests race.
+ALTER TABLE sessions ADD COLUMN sid TEXT;
+ALTER TABLE sessions ADD COLUMN factor_failures INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_sid ON sessions (sid);

@@ -32,7 +32,7 @@ use crate::routes::two_factor::{SecondFactor, check_second_factor};
 use crate::state::AppState;
 
 /// Wrong answers in a row that end a signed-in session.
-pub(crate) const SESSION_FAILURE_LIMIT: i64 = 5;
+pub(crate) const SESSION_FAILURE_LIMIT: i32 = 5;
 /// How long a device cookie from a full sign-in exempts that browser from
 /// the hourly ceiling.
 pub(crate) const DEVICE_COOKIE_DAYS: i64 = 90;
@@ -107,30 +107,63 @@ fn device_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// The user whose full sign-in, in the last 90 days, left the signed
-/// device cookie this request carries.
-pub(crate) fn device_user(req: &HttpRequest, state: &AppState) -> Option<UserId> {
+/// A short tag of a security stamp: a device cookie names the stamp it was
+/// made under, so a password change or "log out everywhere" revokes it.
+fn stamp_tag(stamp: &str) -> String {
+    let digest = Sha256::digest(stamp.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A device cookie's claim: this browser completed a full sign-in of
+/// `user` under the stamp tagged `stamp_tag` in the last 90 days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Device {
+    user: UserId,
+    stamp_tag: String,
+}
+
+impl Device {
+    /// Whether the cookie vouches for `user` as they are now.
+    fn vouches_for(&self, user: &User) -> bool {
+        self.user == user.id && self.stamp_tag == stamp_tag(&user.security_stamp)
+    }
+}
+
+/// The claim of the signed device cookie this request carries, if valid.
+pub(crate) fn device_user(req: &HttpRequest, state: &AppState) -> Option<Device> {
     let name = device_cookie_name(state);
     let cookie = req.cookie(name)?;
     let mut jar = CookieJar::new();
     jar.add_original(cookie);
     let value = jar.signed(&state.device_key).get(name)?.value().to_owned();
     let mut parts = value.split('.');
-    let (Some("v1"), Some(uid), Some(issued), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("v2"), Some(uid), Some(issued), Some(tag), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return None;
     };
     let issued = DateTime::from_timestamp(issued.parse().ok()?, 0)?;
     let now = state.clock.now();
     (now - issued <= Duration::days(DEVICE_COOKIE_DAYS) && issued <= now + Duration::minutes(5))
-        .then_some(UserId(uid.parse().ok()?))
+        .then_some(Device {
+            user: UserId(uid.parse().ok()?),
+            stamp_tag: tag.to_owned(),
+        })
 }
 
 /// A fresh device cookie for `user`, set on a full sign-in.
-pub(crate) fn device_cookie(state: &AppState, user: UserId) -> Cookie<'static> {
+pub(crate) fn device_cookie(state: &AppState, user: &User) -> Cookie<'static> {
     let name = device_cookie_name(state);
-    let value = format!("v1.{}.{}", user.0, state.clock.now().timestamp());
+    let value = format!(
+        "v2.{}.{}.{}",
+        user.id.0,
+        state.clock.now().timestamp(),
+        stamp_tag(&user.security_stamp)
+    );
     let mut jar = CookieJar::new();
     jar.signed_mut(&state.device_key)
         .add(Cookie::new(name, value));
@@ -156,72 +189,65 @@ pub(crate) enum LoginCheck {
     Refused,
 }
 
+const CEILING_MESSAGE: &str = "too many failed sign-ins for this account in the last hour; sign in from a browser you used before, or wait";
+
 /// Checks a sign-in's username and password at the same argon2 cost
-/// whether or not the user exists; counts and audits failures. The argon2
-/// check runs without holding a database connection.
+/// whether or not the user exists; counts and audits failures.
+///
+/// Reservation, argon2 and release run in one blocking task: if the client
+/// goes away meanwhile, the task still finishes, so a right password always
+/// gives its reservation back. The argon2 check holds no database
+/// connection.
 pub(crate) async fn check_login_password(
     state: &web::Data<AppState>,
     meta: &RequestMeta,
     username: String,
     password: SecretString,
-    device: Option<UserId>,
+    device: Option<Device>,
 ) -> Result<LoginCheck, ApiError> {
     let username = username.trim().to_owned();
     let network = network_of(meta.ip.as_deref());
     let now = state.clock.now();
     let st = state.clone();
-    let (name, net, ceiling_meta) = (username.clone(), network.clone(), meta.clone());
-    // Find the user and reserve the attempt (per network, then the hourly
-    // ceiling) before any password is checked.
-    let (user, reservation) = blocking(move || {
-        let mut conn = st.pool.get()?;
-        let Some(user) = users::find_user_by_username(&mut conn, &name)? else {
-            return Ok((None, None));
-        };
-        let reservation = login_guard::reserve_password_attempt(&mut conn, user.id, &net, now)?;
-        if let Reservation::Reserved { .. } = reservation {
-            let exempt = device == Some(user.id);
-            if let Ceiling::Reached { until } =
-                login_guard::reserve_hourly_attempt(&mut conn, user.id, now, exempt)?
-            {
-                login_guard::release_password_attempt(&mut conn, user.id, &net)?;
-                let detail = serde_json::json!({"reason": "hourly_ceiling"});
-                audit(
-                    &mut conn,
-                    &ceiling_meta,
-                    Event::of(&user, "login_failed").detail(&detail),
-                    now,
-                )?;
-                return Err(locked(
-                    "too many failed sign-ins for this account in the last hour; sign in from a browser you used before, or wait",
-                    until,
-                    now,
-                ));
-            }
-        }
-        Ok((Some(user), Some(reservation)))
-    })
-    .await?;
-    let is_locked = matches!(reservation, Some(Reservation::Locked { .. }));
-
-    // The same argon2 work in every case.
-    let hash = user
-        .as_ref()
-        .filter(|_| !is_locked)
-        .map(|u| u.password_hash.clone());
-    let pw = password.clone();
-    let permit = state.password_permit().await?;
-    let valid = web::block(move || match hash {
-        Some(hash) => trader_security::verify_password(&pw, &hash),
-        None => Ok(trader_security::verify_dummy(&pw)),
-    })
-    .await?
-    .map_err(ApiError::internal)?;
-    drop(permit);
-
-    let st = state.clone();
     let meta = meta.clone();
-    blocking(move || {
+    let permit = state.password_permit().await?;
+    let outcome = blocking(move || {
+        // Find the user and reserve the attempt (per network, then the
+        // hourly ceiling) before any password is checked.
+        let mut conn = st.pool.get()?;
+        let user = users::find_user_by_username(&mut conn, &username)?;
+        let mut reservation = None;
+        if let Some(user) = &user {
+            let r = login_guard::reserve_password_attempt(&mut conn, user.id, &network, now)?;
+            if let Reservation::Reserved { .. } = r {
+                let exempt = device.as_ref().is_some_and(|d| d.vouches_for(user));
+                if let Ceiling::Reached { until } =
+                    login_guard::reserve_hourly_attempt(&mut conn, user.id, now, exempt)?
+                {
+                    login_guard::release_password_attempt(&mut conn, user.id, &network)?;
+                    let detail =
+                        serde_json::json!({"reason": "hourly_ceiling", "network": network});
+                    audit(
+                        &mut conn,
+                        &meta,
+                        Event::of(user, "login_failed").detail(&detail),
+                        now,
+                    )?;
+                    return Err(locked(CEILING_MESSAGE, until, now));
+                }
+            }
+            reservation = Some(r);
+        }
+        drop(conn);
+        let is_locked = matches!(reservation, Some(Reservation::Locked { .. }));
+
+        // The same argon2 work in every case.
+        let valid = match user.as_ref().filter(|_| !is_locked) {
+            Some(u) => trader_security::verify_password(&password, &u.password_hash)
+                .map_err(ApiError::internal)?,
+            None => trader_security::verify_dummy(&password),
+        };
+
         let mut conn = st.pool.get()?;
         let Some(user) = user else {
             let detail = serde_json::json!({"reason": "unknown_user"});
@@ -236,6 +262,12 @@ pub(crate) async fn check_login_password(
             audit(&mut conn, &meta, event, now)?;
             return Ok(LoginCheck::Refused);
         };
+        if valid && !is_locked {
+            // Not a guess: give the reservation back. Earlier failures stay
+            // until the whole sign-in succeeds.
+            login_guard::release_password_attempt(&mut conn, user.id, &network)?;
+            login_guard::release_hourly_attempt(&mut conn, user.id)?;
+        }
         if is_locked || !valid || !user.is_active {
             let reason = if is_locked {
                 "locked"
@@ -244,11 +276,6 @@ pub(crate) async fn check_login_password(
             } else {
                 "inactive"
             };
-            if valid && !is_locked {
-                // Inactive, but the password was right: not a guess.
-                login_guard::release_password_attempt(&mut conn, user.id, &network)?;
-                login_guard::release_hourly_attempt(&mut conn, user.id)?;
-            }
             let detail = serde_json::json!({"reason": reason, "network": network});
             audit(
                 &mut conn,
@@ -258,10 +285,6 @@ pub(crate) async fn check_login_password(
             )?;
             return Ok(LoginCheck::Refused);
         }
-        // The password was right: give the reservation back. Earlier
-        // failures stay until the whole sign-in succeeds.
-        login_guard::release_password_attempt(&mut conn, user.id, &network)?;
-        login_guard::release_hourly_attempt(&mut conn, user.id)?;
         drop(conn);
         // Stored with weaker parameters: replace the hash now that we have
         // the password (only if it still meets today's policy).
@@ -273,18 +296,22 @@ pub(crate) async fn check_login_password(
         }
         Ok(LoginCheck::Ok(Box::new(user)))
     })
-    .await
+    .await;
+    drop(permit);
+    outcome
 }
 
 /// After a wrong code: audits it and, when it locked the second factor,
-/// audits the lock and makes the user change their password (whoever
-/// reached the lock knows it).
+/// audits the lock and, when the codes came after the password was proven
+/// (a sign-in), makes the user change their password: whoever reached the
+/// lock knows it.
 fn after_wrong_code(
     conn: &mut trader_db::DbConnection,
     meta: &RequestMeta,
     user: &User,
     failures: i32,
     now: DateTime<Utc>,
+    password_proven: bool,
 ) -> Result<(), ApiError> {
     audit(conn, meta, Event::of(user, "two_factor_failed"), now)?;
     if failures >= LOCK_THRESHOLD {
@@ -292,7 +319,7 @@ fn after_wrong_code(
         let detail = serde_json::json!({
             "failures": failures,
             "locked_until": until,
-            "must_change_password": true,
+            "must_change_password": password_proven,
         });
         audit(
             conn,
@@ -300,7 +327,9 @@ fn after_wrong_code(
             Event::of(user, "two_factor_locked").detail(&detail),
             now,
         )?;
-        users::require_password_change(conn, user.id)?;
+        if password_proven {
+            users::require_password_change(conn, user.id)?;
+        }
         tracing::warn!(
             user_id = %user.id,
             failures,
@@ -337,7 +366,7 @@ pub(crate) fn check_login_code(
             audit(conn, meta, Event::of(user, "recovery_code_used"), now)?;
         }
         Some(SecondFactor::Totp) => {}
-        None => after_wrong_code(conn, meta, user, failures, now)?,
+        None => after_wrong_code(conn, meta, user, failures, now, true)?,
     }
     Ok(factor)
 }
@@ -374,8 +403,10 @@ impl std::fmt::Debug for Proof {
 
 /// Checks a signed-in user's password or code (reauth, 2FA changes,
 /// password change): refused while locked, counted toward the matching
-/// counter, audited as `failed_event` when wrong. Five wrong answers in a
-/// row end the session. Answers which second factor matched, if a code.
+/// counter (passwords also toward the hourly ceiling), audited as
+/// `failed_event` when wrong. Five wrong answers in a row end the session,
+/// counted in the session's row with a conditional update so parallel
+/// requests get no more. Answers which second factor matched, if a code.
 pub(crate) async fn confirm_identity(
     state: &web::Data<AppState>,
     session: &Session,
@@ -384,51 +415,74 @@ pub(crate) async fn confirm_identity(
     proof: Proof,
     failed_event: &'static str,
 ) -> Result<Option<SecondFactor>, ApiError> {
+    const ENDED: ApiError = ApiError::Unauthenticated(
+        "too many wrong passwords or codes in a row: this session has ended; sign in again",
+    );
+    if matches!(proof, Proof::Code { .. }) && !user.totp_enabled {
+        return Err(ApiError::field(
+            "code",
+            "two-factor authentication is off: confirm with your password",
+        ));
+    }
+    let sid = session
+        .get::<String>(keys::SID)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let now = state.clock.now();
     let network = network_of(meta.ip.as_deref());
-    let outcome: Result<Option<SecondFactor>, ApiError> = match proof {
-        Proof::Password(password) => {
-            let st = state.clone();
-            let (uid, net) = (user.id, network.clone());
-            blocking(move || {
-                let mut conn = st.pool.get()?;
-                match login_guard::reserve_password_attempt(&mut conn, uid, &net, now)? {
-                    Reservation::Locked { until } => Err(locked(
-                        "too many wrong passwords from this network; password checks are locked for a while",
-                        until,
-                        now,
-                    )),
-                    Reservation::Reserved { .. } => Ok(()),
+    let permit = match proof {
+        Proof::Password(_) => Some(state.password_permit().await?),
+        Proof::Code { .. } => None,
+    };
+    let st = state.clone();
+    let (meta2, u) = (meta.clone(), user.clone());
+    // One blocking task from reservation to release: a client that goes
+    // away cannot leave a right answer counted as wrong.
+    let outcome = blocking(move || -> Result<Result<Option<SecondFactor>, bool>, ApiError> {
+        let mut conn = st.pool.get()?;
+        let Some(in_a_row) =
+            trader_db::sessions::reserve_factor_failure(&mut conn, &sid, SESSION_FAILURE_LIMIT)?
+        else {
+            return Ok(Err(true));
+        };
+        let right = match proof {
+            Proof::Password(password) => {
+                match login_guard::reserve_password_attempt(&mut conn, u.id, &network, now)? {
+                    Reservation::Locked { until } => {
+                        trader_db::sessions::release_factor_failure(&mut conn, &sid)?;
+                        return Err(locked(
+                            "too many wrong passwords from this network; password checks are locked for a while",
+                            until,
+                            now,
+                        ));
+                    }
+                    Reservation::Reserved { .. } => {}
                 }
-            })
-            .await?;
-            let hash = user.password_hash.clone();
-            let permit = state.password_permit().await?;
-            let valid = web::block(move || trader_security::verify_password(&password, &hash))
-                .await?
-                .map_err(ApiError::internal)?;
-            drop(permit);
-            let st = state.clone();
-            let (uid, net, meta, u) = (user.id, network.clone(), meta.clone(), user.clone());
-            blocking(move || {
-                let mut conn = st.pool.get()?;
+                if let Ceiling::Reached { until } =
+                    login_guard::reserve_hourly_attempt(&mut conn, u.id, now, false)?
+                {
+                    login_guard::release_password_attempt(&mut conn, u.id, &network)?;
+                    trader_db::sessions::release_factor_failure(&mut conn, &sid)?;
+                    return Err(locked(CEILING_MESSAGE, until, now));
+                }
+                drop(conn);
+                let valid = trader_security::verify_password(&password, &u.password_hash)
+                    .map_err(ApiError::internal)?;
+                conn = st.pool.get()?;
                 if valid {
-                    login_guard::release_password_attempt(&mut conn, uid, &net)?;
-                    Ok(None)
+                    login_guard::release_password_attempt(&mut conn, u.id, &network)?;
+                    login_guard::release_hourly_attempt(&mut conn, u.id)?;
+                    Some(None)
                 } else {
-                    audit(&mut conn, &meta, Event::of(&u, failed_event), now)?;
-                    Err(ApiError::InvalidCredentials)
+                    audit(&mut conn, &meta2, Event::of(&u, failed_event), now)?;
+                    None
                 }
-            })
-            .await
-        }
-        Proof::Code { code, recovery } => {
-            let st = state.clone();
-            let (meta, u) = (meta.clone(), user.clone());
-            blocking(move || {
-                let mut conn = st.pool.get()?;
+            }
+            Proof::Code { code, recovery } => {
                 let failures = match login_guard::reserve_factor_attempt(&mut conn, u.id, now)? {
                     Reservation::Locked { until } => {
+                        trader_db::sessions::release_factor_failure(&mut conn, &sid)?;
                         return Err(locked(
                             "too many wrong codes: two-factor checks for this account are locked for a while",
                             until,
@@ -441,62 +495,41 @@ pub(crate) async fn confirm_identity(
                     Some(factor) => {
                         login_guard::release_factor_attempt(&mut conn, u.id)?;
                         if factor == SecondFactor::RecoveryCode {
-                            audit(&mut conn, &meta, Event::of(&u, "recovery_code_used"), now)?;
+                            audit(&mut conn, &meta2, Event::of(&u, "recovery_code_used"), now)?;
                         }
-                        Ok(Some(factor))
+                        Some(Some(factor))
                     }
                     None => {
                         if failed_event != "two_factor_failed" {
-                            audit(&mut conn, &meta, Event::of(&u, failed_event), now)?;
+                            audit(&mut conn, &meta2, Event::of(&u, failed_event), now)?;
                         }
-                        after_wrong_code(&mut conn, &meta, &u, failures, now)?;
-                        Err(ApiError::InvalidCredentials)
+                        after_wrong_code(&mut conn, &meta2, &u, failures, now, false)?;
+                        None
                     }
                 }
-            })
-            .await
-        }
-    };
-    match outcome {
-        Ok(factor) => {
-            session_insert(session, keys::FACTOR_FAILURES, 0)?;
-            Ok(factor)
-        }
-        Err(ApiError::InvalidCredentials) => {
-            let failures = session
-                .get::<i64>(keys::FACTOR_FAILURES)
-                .ok()
-                .flatten()
-                .unwrap_or(0)
-                + 1;
-            if failures >= SESSION_FAILURE_LIMIT {
-                session.purge();
-                let st = state.clone();
-                let (meta, u) = (meta.clone(), user.clone());
-                blocking(move || {
-                    let mut conn = st.pool.get()?;
-                    audit(
-                        &mut conn,
-                        &meta,
-                        Event::of(&u, "session_ended_after_failures"),
-                        now,
-                    )?;
-                    Ok(())
-                })
-                .await?;
-                return Err(ApiError::Unauthenticated(
-                    "too many wrong passwords or codes in a row: this session has ended; sign in again",
-                ));
             }
-            session_insert(session, keys::FACTOR_FAILURES, failures)?;
-            Err(ApiError::InvalidCredentials)
+        };
+        match right {
+            Some(factor) => {
+                trader_db::sessions::reset_factor_failures(&mut conn, &sid)?;
+                Ok(Ok(factor))
+            }
+            None if in_a_row >= SESSION_FAILURE_LIMIT => {
+                trader_db::sessions::delete_by_sid(&mut conn, &sid)?;
+                audit(&mut conn, &meta2, Event::of(&u, "session_ended_after_failures"), now)?;
+                Ok(Err(true))
+            }
+            None => Ok(Err(false)),
         }
-        Err(other) => Err(other),
+    })
+    .await;
+    drop(permit);
+    match outcome? {
+        Ok(factor) => Ok(factor),
+        Err(true) => {
+            session.purge();
+            Err(ENDED)
+        }
+        Err(false) => Err(ApiError::InvalidCredentials),
     }
-}
-
-fn session_insert(session: &Session, key: &str, value: i64) -> Result<(), ApiError> {
-    session
-        .insert(key, value)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("session insert: {e}")))
 }

@@ -45,6 +45,9 @@ pub mod keys {
     /// Wrong passwords or codes in a row in this session (reauth, 2FA
     /// changes, password change); five end the session.
     pub const FACTOR_FAILURES: &str = "factor_failures";
+    /// The session's own random id (signed-in sessions), also copied into
+    /// its row's `sid` column.
+    pub const SID: &str = "sid";
     /// Client address and user agent, for the list of sessions.
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
@@ -104,6 +107,7 @@ struct Columns {
     user_id: Option<UserId>,
     ip: Option<String>,
     ua: Option<String>,
+    sid: Option<String>,
 }
 
 fn columns(state: &HashMap<String, String>) -> Result<Columns, serde_json::Error> {
@@ -112,6 +116,7 @@ fn columns(state: &HashMap<String, String>) -> Result<Columns, serde_json::Error
         user_id: user_of(state),
         ip: text_of(state, keys::IP),
         ua: text_of(state, keys::USER_AGENT),
+        sid: text_of(state, keys::SID),
     })
 }
 
@@ -161,6 +166,7 @@ impl SessionStore for DbSessionStore {
                     expires_at,
                     ip: cols.ip.as_deref(),
                     user_agent: cols.ua.as_deref(),
+                    sid: cols.sid.as_deref(),
                 },
             )
         })
@@ -194,6 +200,7 @@ impl SessionStore for DbSessionStore {
                     expires_at,
                     ip: cols.ip.as_deref(),
                     user_agent: cols.ua.as_deref(),
+                    sid: cols.sid.as_deref(),
                 },
             )
         })

@@ -265,7 +265,7 @@ async fn finish_login(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .cookie(guard::device_cookie(state, user.id))
+        .cookie(guard::device_cookie(state, &user))
         .json(LoginResponse {
             two_factor_required: false,
             user: Some(current_user(&user)),

@@ -333,6 +333,55 @@ async fn signed_in_checks_obey_the_lock_and_end_the_session(backend: Backend) {
     assert!(events.contains(&"session_ended_after_failures".to_owned()));
 }
 
+/// Item 3 (review): a stolen session gets at most five guesses even in
+/// parallel, and codes for a user without 2FA are refused, not counted
+/// (no stranger can lock a factor the user does not have).
+async fn a_stolen_session_gets_five_guesses_in_parallel(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("alice", Role::User);
+    app.secret(WRONG);
+    let client = app.client();
+    let csrf = app.login(&client, "alice", PASSWORD).await;
+    let codes = futures_util::future::join_all((0..10).map(|_| {
+        app.post(
+            &client,
+            "/api/auth/reauth",
+            json!({"code": "123456"}),
+            Some(&csrf),
+        )
+    }))
+    .await;
+    for res in codes {
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let alice = stored_user(&app, "alice");
+    assert_eq!(alice.factor_failures, 0);
+    assert!(!alice.must_change_password);
+
+    let answers = futures_util::future::join_all((0..12).map(|_| {
+        app.post(
+            &client,
+            "/api/auth/reauth",
+            json!({"password": WRONG}),
+            Some(&csrf),
+        )
+    }))
+    .await;
+    for res in answers {
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let checked = app
+        .audit_events(Some(alice.id))
+        .iter()
+        .filter(|e| e.as_str() == "reauth_failed")
+        .count();
+    assert!(checked <= 5, "{checked} passwords checked in one session");
+    assert_eq!(
+        app.get(&client, "/api/auth/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 /// Item 3: the 2FA and password endpoints sit under the strict limiter.
 async fn factor_endpoints_are_under_the_strict_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
@@ -800,6 +849,7 @@ crate::api_tests!(
     parallel_wrong_codes_get_no_extra_guesses,
     the_hourly_ceiling_spares_a_known_browser,
     signed_in_checks_obey_the_lock_and_end_the_session,
+    a_stolen_session_gets_five_guesses_in_parallel,
     factor_endpoints_are_under_the_strict_limit,
     admin_changes_need_a_fresh_confirmation,
     half_finished_logins_end_with_a_password_change,
