@@ -72,6 +72,14 @@ impl Broker {
         })
     }
 
+    /// Drops the shared reads of an account, e.g. when its keys change (a
+    /// read made with the old keys must not answer for the new ones).
+    pub fn forget(&self, account: AccountKey) {
+        for env in [Environment::Paper, Environment::Live, Environment::Sim] {
+            self.inner.cache.forget(&(account, env));
+        }
+    }
+
     /// A handle on one account. `account` names it for shared reads (e.g.
     /// the server's trading account row id); `env` picks the base URLs.
     ///
@@ -280,6 +288,12 @@ impl AccountClient {
     }
 
     // ----- shared reads -------------------------------------------------
+
+    /// `GET /v2/account`, never shared and never cached: to check keys
+    /// before they are saved (no account id names them yet).
+    pub async fn verify_keys(&self) -> Result<Account, BrokerError> {
+        self.get(self.trading_url("/v2/account")).await
+    }
 
     /// `GET /v2/account` (shared).
     pub async fn account(&self) -> Result<Account, BrokerError> {

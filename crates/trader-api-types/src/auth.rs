@@ -233,6 +233,9 @@ pub struct CreateTokenRequest {
     /// 1 to 365 days.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub expires_in_days: i64,
+    /// A `trade` token may act on `live` accounts only when made with this.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// A token as listed (never the token itself).
@@ -242,6 +245,8 @@ pub struct Token {
     pub id: i64,
     pub name: String,
     pub scopes: Vec<TokenScope>,
+    /// May act on `live` accounts (trade tokens made with `live`).
+    pub live: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,

@@ -70,6 +70,22 @@ pub enum ErrorCode {
     Internal,
     /// 503: a dependency (database, broker) is unavailable.
     Unavailable,
+    /// 400: the broker refused the account's API keys (wrong keys, or
+    /// paper keys on a live account or the other way round). Never a 401:
+    /// the caller's own sign-in is fine.
+    BrokerKeysRejected,
+    /// 422: the broker refused the order (its message says why, e.g.
+    /// insufficient buying power).
+    OrderRejected,
+    /// 409: the user has no active trading account (add one, or pass
+    /// `?account=`).
+    NoActiveAccount,
+    /// 502: the broker failed (5xx).
+    BrokerError,
+    /// 503: the broker's rate limit is reached; see `Retry-After`.
+    BrokerRateLimited,
+    /// 504: the broker did not answer in time.
+    BrokerTimeout,
 }
 
 impl ErrorBody {

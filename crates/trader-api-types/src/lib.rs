@@ -5,6 +5,7 @@
 
 mod account;
 pub mod auth;
+pub mod broker;
 mod error;
 mod ids;
 

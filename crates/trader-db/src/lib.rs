@@ -31,6 +31,7 @@ pub mod setup_tokens;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod tokens;
+pub mod trading_accounts;
 pub mod users;
 
 pub use connection::{

@@ -22,6 +22,8 @@ pub struct ApiToken {
     pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A `trade` token may act on live accounts.
+    pub live: bool,
 }
 
 #[derive(Queryable, Selectable)]
@@ -36,6 +38,7 @@ struct Row {
     expires_at: NaiveDateTime,
     last_used_at: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    live: bool,
 }
 
 impl From<Row> for ApiToken {
@@ -50,6 +53,7 @@ impl From<Row> for ApiToken {
             expires_at: r.expires_at.and_utc(),
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
+            live: r.live,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct NewApiToken<'a> {
     pub scope: &'a str,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// For a `trade` token: may act on live accounts.
+    pub live: bool,
 }
 
 /// Records a token; answers it.
@@ -76,6 +82,7 @@ pub fn create(conn: &mut DbConnection, new: &NewApiToken<'_>) -> Result<ApiToken
                 api_tokens::scope.eq(new.scope),
                 api_tokens::created_at.eq(new.created_at.naive_utc()),
                 api_tokens::expires_at.eq(new.expires_at.naive_utc()),
+                api_tokens::live.eq(new.live),
             ))
             .execute(conn)?;
         Ok(api_tokens::table

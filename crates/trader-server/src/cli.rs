@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the web server (API, dashboard and scheduler).
     #[command(alias = "dashboard-secure")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or update the database's tables; a second run changes nothing.
     InitDb(DatabaseArgs),
     /// Create an administrator (asks for what the flags do not give).

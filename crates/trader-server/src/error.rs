@@ -50,6 +50,27 @@ pub enum ApiError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 400: the broker refused the account's keys (never our own 401).
+    #[error("{0}")]
+    BrokerKeysRejected(String),
+    /// 422: the broker refused the order or request; its own message.
+    #[error("{0}")]
+    OrderRejected(String),
+    /// 409: no active trading account.
+    #[error("no active trading account")]
+    NoActiveAccount,
+    /// 409: the caller's client_order_id is taken; the body carries the order.
+    #[error("client_order_id already used")]
+    DuplicateOrder(Box<trader_api_types::broker::Order>),
+    /// 502: the broker failed.
+    #[error("the broker failed: {0}")]
+    BrokerFailed(String),
+    /// 503: the broker's rate limit.
+    #[error("broker rate limited")]
+    BrokerRateLimited { retry_after_secs: u64 },
+    /// 504: the broker did not answer in time.
+    #[error("broker timeout")]
+    BrokerTimeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -92,6 +113,13 @@ impl ApiError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::BrokerKeysRejected(_) => ErrorCode::BrokerKeysRejected,
+            Self::OrderRejected(_) => ErrorCode::OrderRejected,
+            Self::NoActiveAccount => ErrorCode::NoActiveAccount,
+            Self::DuplicateOrder(_) => ErrorCode::Conflict,
+            Self::BrokerFailed(_) => ErrorCode::BrokerError,
+            Self::BrokerRateLimited { .. } => ErrorCode::BrokerRateLimited,
+            Self::BrokerTimeout => ErrorCode::BrokerTimeout,
         }
     }
 
@@ -124,6 +152,19 @@ impl ApiError {
             Self::Internal(_) => {
                 "something went wrong on our side; the details are in the server's log".to_owned()
             }
+            Self::BrokerKeysRejected(m) | Self::OrderRejected(m) => m.clone(),
+            Self::NoActiveAccount => {
+                "you have no active trading account: add one (POST /api/accounts) or pass ?account=".to_owned()
+            }
+            Self::DuplicateOrder(order) => format!(
+                "client_order_id {} is already used by order {}; the order is in `order`",
+                order.client_order_id, order.id
+            ),
+            Self::BrokerFailed(_) => "the broker failed to answer; try again shortly".to_owned(),
+            Self::BrokerRateLimited { retry_after_secs } => format!(
+                "the broker's rate limit for this account is reached; try again in {retry_after_secs} s"
+            ),
+            Self::BrokerTimeout => "the broker did not answer in time; check the order list before sending an order again".to_owned(),
         }
     }
 
@@ -158,6 +199,12 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BrokerKeysRejected(_) => StatusCode::BAD_REQUEST,
+            Self::OrderRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NoActiveAccount | Self::DuplicateOrder(_) => StatusCode::CONFLICT,
+            Self::BrokerFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::BrokerRateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BrokerTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -167,13 +214,15 @@ impl ResponseError for ApiError {
                 tracing::error!(error = format!("{cause:#}"), "request failed")
             }
             Self::Unavailable(cause) => tracing::warn!(error = %cause, "dependency unavailable"),
+            Self::BrokerFailed(cause) => tracing::warn!(error = %cause, "broker call failed"),
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         if let Self::RateLimited { retry_after_secs }
         | Self::Locked {
             retry_after_secs, ..
-        } = self
+        }
+        | Self::BrokerRateLimited { retry_after_secs } = self
         {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
@@ -182,6 +231,13 @@ impl ResponseError for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"alpaca-trader\""),
             ));
+        }
+        if let Self::DuplicateOrder(order) = self {
+            let mut body = serde_json::to_value(self.body()).unwrap_or_default();
+            if let (Some(map), Ok(order)) = (body.as_object_mut(), serde_json::to_value(order)) {
+                map.insert("order".to_owned(), order);
+            }
+            return response.json(body);
         }
         response.json(self.body())
     }

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
+pub mod services;
 pub mod settings;
 pub mod startup;
 pub mod state;

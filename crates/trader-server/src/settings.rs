@@ -132,6 +132,38 @@ pub struct ServeArgs {
     /// The rest of /api: milliseconds until one more request is allowed.
     #[arg(long, env = "API_RATE_PERIOD_MS", default_value_t = 100)]
     pub api_rate_period_ms: u64,
+
+    /// Alpaca's paper trading API (default: Alpaca's paper host).
+    #[arg(long, env = "ALPACA_PAPER_URL")]
+    pub alpaca_paper_url: Option<String>,
+
+    /// Alpaca's live trading API (default: Alpaca's live host).
+    #[arg(long, env = "ALPACA_LIVE_URL")]
+    pub alpaca_live_url: Option<String>,
+
+    /// Alpaca's market data API (default: Alpaca's data host).
+    #[arg(long, env = "ALPACA_DATA_URL")]
+    pub alpaca_data_url: Option<String>,
+
+    /// An alpaca-sim for `sim` accounts (trading and data); offers the `sim`
+    /// environment.
+    #[arg(long, env = "ALPACA_SIM_URL")]
+    pub alpaca_sim_url: Option<String>,
+
+    /// Also run the Alpaca simulator in this process (replay clock, so
+    /// orders fill at any hour) and offer the `sim` environment. On by
+    /// default in development unless ALPACA_SIM_URL is set.
+    #[arg(long, conflicts_with = "no_demo")]
+    pub demo: bool,
+
+    /// In development, do not start the built-in simulator.
+    #[arg(long)]
+    pub no_demo: bool,
+
+    /// How long a broker read (account, positions, open orders, clock) is
+    /// shared by concurrent callers, in milliseconds.
+    #[arg(long, env = "BROKER_CACHE_MS", default_value_t = 2000)]
+    pub broker_cache_ms: u64,
 }
 
 /// Who may register.
@@ -165,6 +197,12 @@ pub struct Settings {
     pub tls: bool,
     pub auth_rate: crate::rate_limit::Limit,
     pub api_rate: crate::rate_limit::Limit,
+    /// Where the broker is, per environment.
+    pub broker_urls: trader_alpaca::BrokerUrls,
+    /// Run alpaca-sim in this process for the `sim` environment.
+    pub demo: bool,
+    /// Deadlines, tries and the shared-read lifetime of broker calls.
+    pub broker: trader_alpaca::ClientConfig,
 }
 
 /// Why the configuration was refused. Messages name the variable and how to
@@ -195,6 +233,49 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// The broker's base URLs: Alpaca's unless overridden.
+fn broker_urls(args: &ServeArgs) -> Result<trader_alpaca::BrokerUrls, ConfigError> {
+    let pick = |name: &'static str, value: &Option<String>, default: &str| {
+        let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+        match v {
+            None => Ok(default.to_owned()),
+            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
+                Ok(v.trim_end_matches('/').to_owned())
+            }
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                value: v.to_owned(),
+                problem: "must be an http:// or https:// URL",
+            }),
+        }
+    };
+    Ok(trader_alpaca::BrokerUrls {
+        paper: pick(
+            "ALPACA_PAPER_URL",
+            &args.alpaca_paper_url,
+            trader_alpaca::PAPER_URL,
+        )?,
+        live: pick(
+            "ALPACA_LIVE_URL",
+            &args.alpaca_live_url,
+            trader_alpaca::LIVE_URL,
+        )?,
+        data: pick(
+            "ALPACA_DATA_URL",
+            &args.alpaca_data_url,
+            trader_alpaca::DATA_URL,
+        )?,
+        sim: match args
+            .alpaca_sim_url
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(_) => Some(pick("ALPACA_SIM_URL", &args.alpaca_sim_url, "")?),
+            None => None,
+        },
+    })
 }
 
 /// What happened to the keys while building the settings, for a warning.
@@ -319,6 +400,15 @@ impl Settings {
                 burst: args.api_rate_burst.max(1),
                 period: std::time::Duration::from_millis(args.api_rate_period_ms.max(1)),
             },
+            broker_urls: broker_urls(args)?,
+            demo: args.demo
+                || (args.app_env == AppEnv::Development
+                    && !args.no_demo
+                    && args.alpaca_sim_url.as_deref().is_none_or(str::is_empty)),
+            broker: trader_alpaca::ClientConfig {
+                cache_ttl: std::time::Duration::from_millis(args.broker_cache_ms),
+                ..trader_alpaca::ClientConfig::default()
+            },
         };
         Ok((settings, source))
     }
@@ -353,7 +443,21 @@ impl Settings {
                 burst: 10_000,
                 period: std::time::Duration::from_millis(1),
             },
+            broker_urls: trader_alpaca::BrokerUrls::default(),
+            demo: false,
+            broker: trader_alpaca::ClientConfig::default(),
         }
+    }
+
+    /// The environments a trading account may use: paper and live always,
+    /// `sim` with the built-in simulator or ALPACA_SIM_URL.
+    pub fn environments(&self) -> Vec<trader_api_types::broker::Environment> {
+        use trader_api_types::broker::Environment;
+        let mut envs = vec![Environment::Paper, Environment::Live];
+        if self.demo || self.broker_urls.sim.is_some() {
+            envs.push(Environment::Sim);
+        }
+        envs
     }
 
     /// Whether cookies are marked `Secure` (and named `__Host-`): always

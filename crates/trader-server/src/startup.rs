@@ -35,6 +35,8 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    /// The built-in simulator of demo mode.
+    sim: Option<alpaca_sim::SimHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -45,8 +47,9 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Deletes expired sessions every 15 minutes (expired ones are already
-/// refused; this keeps the table small).
+/// Deletes expired sessions and pending logins, and stale per-network
+/// password counts, every 15 minutes (expired ones are already refused;
+/// this keeps the tables small).
 fn spawn_session_purge(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
@@ -55,7 +58,14 @@ fn spawn_session_purge(state: web::Data<AppState>) {
             let st = state.clone();
             let purged = web::block(move || -> Result<usize, trader_db::DbError> {
                 let mut conn = st.pool.get()?;
-                trader_db::sessions::purge_expired(&mut conn, st.clock.now())
+                let now = st.clock.now();
+                Ok(trader_db::sessions::purge_expired(&mut conn, now)?
+                    + trader_db::pending_logins::purge_expired(&mut conn, now)?
+                    + trader_db::login_guard::purge_stale(
+                        &mut conn,
+                        now,
+                        now - chrono::Duration::days(1),
+                    )?)
             })
             .await;
             match purged {
@@ -132,6 +142,32 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
         let device_key = crate::auth::guard::device_key(settings.secret_key.expose_bytes());
         let audit_key = crate::auth::guard::audit_key(settings.secret_key.expose_bytes());
+        // Demo mode: alpaca-sim in this process on a free loopback port,
+        // with the replay clock so orders fill at any hour, and no rate
+        // limit (it serves this server alone; tests of Alpaca's limit use
+        // a simulator of their own).
+        let mut settings = settings;
+        let sim = if settings.demo && settings.broker_urls.sim.is_none() {
+            let sim = alpaca_sim::Simulator::start(
+                alpaca_sim::SimConfig {
+                    clock: alpaca_sim::ClockMode::Replay,
+                    rate_limit_per_min: 0,
+                    ..alpaca_sim::SimConfig::default()
+                },
+                "127.0.0.1:0",
+            )
+            .await
+            .context("starting the built-in simulator (demo mode)")?;
+            tracing::info!(url = %sim.base_url(), "demo mode: the built-in Alpaca simulator is running");
+            settings.broker_urls.sim = Some(sim.base_url());
+            Some(sim)
+        } else {
+            None
+        };
+        let broker =
+            trader_alpaca::Broker::new(settings.broker_urls.clone(), settings.broker.clone())
+                .map_err(|e| anyhow::anyhow!("broker configuration: {e}"))?;
+        let environments = settings.environments();
         let cookie_key = Key::derive_from(settings.secret_key.expose_bytes());
         let secure = settings.secure_cookies();
         let workers = settings.workers;
@@ -144,6 +180,9 @@ impl Application {
             recovery_key,
             device_key,
             audit_key,
+            broker,
+            environments,
+            assets: crate::services::broker::AssetCache::default(),
             // Half the cores (at least one) for password hashing, so the
             // rest keep serving.
             password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),
@@ -192,6 +231,7 @@ impl Application {
             address,
             server,
             state,
+            sim,
         })
     }
 
@@ -233,8 +273,13 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, then drains and returns.
+    /// Serves until stopped, then drains and returns (and stops the
+    /// built-in simulator).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(sim) = self.sim {
+            sim.stop().await;
+        }
+        result
     }
 }

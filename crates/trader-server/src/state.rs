@@ -25,6 +25,13 @@ pub struct AppState {
     pub device_key: Key,
     /// Keys the hashes of unknown usernames in the audit log.
     pub audit_key: Vec<u8>,
+    /// The broker client (one connection pool and shared-read cache).
+    pub broker: trader_alpaca::Broker,
+    /// The environments a trading account may use here.
+    pub environments: Vec<trader_api_types::broker::Environment>,
+    /// Each environment's tradable assets, kept for an hour (the symbol
+    /// picker searches them).
+    pub assets: crate::services::broker::AssetCache,
     /// Bounds the argon2 computations running at once (each takes 19 MiB
     /// and a core for ~20 ms): a flood of sign-ins queues here instead of
     /// starving every other request of CPU and memory.

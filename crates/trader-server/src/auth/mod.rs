@@ -69,6 +69,8 @@ impl std::fmt::Debug for SessionAuth {
 pub struct TokenAuth {
     pub token_id: i64,
     pub scope: TokenScope,
+    /// A `trade` token made with `live`: may act on live accounts.
+    pub live: bool,
 }
 
 /// The authenticated caller.
@@ -261,6 +263,7 @@ async fn authenticate_token(
         via: Via::Token(TokenAuth {
             token_id: record.id,
             scope,
+            live: record.live,
         }),
     })
 }

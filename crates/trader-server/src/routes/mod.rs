@@ -8,10 +8,16 @@
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod broker_account;
 mod health;
+pub(crate) mod market;
+pub(crate) mod orders;
+pub(crate) mod positions;
 pub(crate) mod profile;
+pub(crate) mod server_meta;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
+pub(crate) mod trading_accounts;
 pub(crate) mod two_factor;
 
 use std::collections::BTreeMap;
@@ -61,6 +67,9 @@ const STRICT_PATHS: [&str; 8] = [
         (name = "sessions", description = "The signed-in user's browser sessions"),
         (name = "audit", description = "The audit log"),
         (name = "admin", description = "User administration (admins with 2FA on)"),
+        (name = "accounts", description = "Trading accounts (Alpaca paper, live, and the simulator) with sealed keys"),
+        (name = "broker", description = "The broker account, positions, orders, fills, equity, clock and assets of the active trading account (or ?account=)"),
+        (name = "meta", description = "What this server offers"),
     )
 )]
 struct ApiDoc;
@@ -90,7 +99,7 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("A personal access token from POST /api/tokens."))
+                    .description(Some("A personal access token from POST /api/tokens. Scopes: `read` may only GET; `trade` may also place and cancel orders, close positions and change settings on paper and sim accounts; a `trade` token made with `\"live\": true` may also act on live accounts. No token manages tokens, sessions, 2FA, passwords, users, the email address or trading accounts."))
                     .build(),
             ),
         );
@@ -147,6 +156,25 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(sessions::list_sessions)
     .service(sessions::delete_session)
     .service(audit::list_audit)
+    .service(server_meta::get_meta)
+    .service(trading_accounts::list_accounts)
+    .service(trading_accounts::create_account)
+    .service(trading_accounts::update_account)
+    .service(trading_accounts::delete_account)
+    .service(trading_accounts::activate_account)
+    .service(broker_account::get_account)
+    .service(broker_account::list_activities)
+    .service(broker_account::get_portfolio_history)
+    .service(positions::list_positions)
+    .service(positions::close_all_positions)
+    .service(positions::close_position)
+    .service(orders::list_orders)
+    .service(orders::create_order)
+    .service(orders::cancel_all_orders)
+    .service(orders::get_order)
+    .service(orders::cancel_order)
+    .service(market::get_clock)
+    .service(market::search_assets)
     .service(
         scope::scope("/admin")
             .service(admin::list_users)

@@ -25,6 +25,7 @@ fn token_info(t: &ApiToken) -> Token {
         id: t.id,
         name: t.name.clone(),
         scopes: TokenScope::parse(&t.scope).into_iter().collect(),
+        live: t.live,
         created_at: t.created_at,
         expires_at: t.expires_at,
         last_used_at: t.last_used_at,
@@ -101,6 +102,12 @@ pub(crate) async fn create_token(
             format!("must be 1 to {MAX_TOKEN_DAYS}"),
         );
     }
+    if body.live && body.scopes.first() != Some(&TokenScope::Trade) {
+        fields.insert(
+            "live".to_owned(),
+            "only a trade token can act on live accounts".to_owned(),
+        );
+    }
     if !fields.is_empty() {
         return Err(ApiError::Validation {
             message: "some fields are not acceptable".to_owned(),
@@ -108,6 +115,7 @@ pub(crate) async fn create_token(
         });
     }
     let scope = body.scopes[0];
+    let live = body.live;
     let expires_at = now + Duration::days(body.expires_in_days);
     let claims = Claims::new(
         caller.user.id.0,
@@ -134,10 +142,10 @@ pub(crate) async fn create_token(
                 scope: scope.as_str(),
                 created_at: now,
                 expires_at,
+                live,
             },
         )?;
-        let detail =
-            serde_json::json!({"token_id": record.id, "name": name, "scope": scope.as_str()});
+        let detail = serde_json::json!({"token_id": record.id, "name": name, "scope": scope.as_str(), "live": live});
         audit(
             &mut conn,
             &meta,

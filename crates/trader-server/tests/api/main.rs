@@ -15,6 +15,7 @@
 mod support;
 
 mod auth_flow;
+mod brokerage;
 mod envelope;
 mod hardening;
 mod isolation;

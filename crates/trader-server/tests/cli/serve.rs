@@ -214,3 +214,89 @@ async fn sim_with_the_replay_clock_prints_its_address_and_fills_a_market_order()
     }
     sim.stop();
 }
+
+/// The README's development start: demo mode runs the simulator in-process,
+/// so a new user can add a `sim` account and trade with no Alpaca account.
+#[tokio::test]
+async fn serve_in_development_runs_the_simulator_for_sim_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::run_with_stdin(
+        alpaca_trader(dir.path())
+            .args([
+                "create-admin",
+                "--username",
+                "demo",
+                "--email",
+                "demo@example.com",
+                "--password-stdin",
+            ])
+            .env("APP_ENV", "development"),
+        "a demo passphrase for tests\n",
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let mut server = Server::start(
+        alpaca_trader(dir.path())
+            .args(["serve", "--port", "0", "--workers", "1"])
+            .env("APP_ENV", "development"),
+    );
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let meta: serde_json::Value = client
+        .get(format!("{}/api/meta", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["demo"], true);
+    assert_eq!(
+        meta["environments"],
+        serde_json::json!(["paper", "live", "sim"])
+    );
+    let login: serde_json::Value = client
+        .post(format!("{}/api/auth/login", server.base_url))
+        .json(&serde_json::json!({"username": "demo", "password": "a demo passphrase for tests"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = login["csrf_token"].as_str().unwrap().to_owned();
+    let added = client
+        .post(format!("{}/api/accounts", server.base_url))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({"name": "Demo", "environment": "sim", "key_id": "PKDEMO00000000000001", "secret_key": "demo-secret-0001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201, "{}", added.text().await.unwrap());
+    let order = client
+        .post(format!("{}/api/orders", server.base_url))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day", "qty": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), 201, "{}", order.text().await.unwrap());
+    let log = server.stop();
+    assert!(log.contains("demo mode"), "{log}");
+
+    // --no-demo: no simulator, no sim environment.
+    let mut server = Server::start(
+        alpaca_trader(dir.path())
+            .args(["serve", "--port", "0", "--workers", "1", "--no-demo"])
+            .env("APP_ENV", "development"),
+    );
+    let meta: serde_json::Value = reqwest::get(format!("{}/api/meta", server.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["environments"], serde_json::json!(["paper", "live"]));
+    server.stop();
+}

@@ -1,0 +1,338 @@
+//! The `trading_accounts` table: a user's Alpaca (paper, live) and
+//! simulator accounts.
+//!
+//! The API keys are stored sealed by the server's secret box, with the
+//! user, the row's id and the field bound in as associated data. Since the
+//! id is known only after the insert, [`create`] inserts the row with
+//! placeholders and lets the caller seal inside the same transaction.
+//! Names are unique per user without regard to ASCII case; at most one
+//! account per user is active (a partial unique index).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use trader_api_types::UserId;
+
+use crate::schema::trading_accounts;
+use crate::users::now;
+use crate::{DbConnection, DbError};
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A trading account as stored. The keys are sealed; `Debug` leaves them out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TradingAccount {
+    pub id: i64,
+    pub user_id: UserId,
+    pub name: String,
+    /// `paper`, `live` or `sim`.
+    pub environment: String,
+    /// Sealed key id.
+    pub key_id: String,
+    /// Sealed secret key.
+    pub secret_key: String,
+    /// The key id's last four characters.
+    pub key_hint: String,
+    pub is_active: bool,
+    /// False once the broker refused the keys (until they are replaced).
+    pub verified: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for TradingAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TradingAccount")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = trading_accounts)]
+struct Row {
+    id: i64,
+    user_id: i64,
+    name: String,
+    environment: String,
+    key_id: String,
+    secret_key: String,
+    key_hint: String,
+    is_active: bool,
+    verified: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    last_verified_at: Option<NaiveDateTime>,
+}
+
+impl From<Row> for TradingAccount {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.id,
+            user_id: UserId(r.user_id),
+            name: r.name,
+            environment: r.environment,
+            key_id: r.key_id,
+            secret_key: r.secret_key,
+            key_hint: r.key_hint,
+            is_active: r.is_active,
+            verified: r.verified,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+            last_verified_at: r.last_verified_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// What a new account holds; the keys are sealed by `seal` once the row's
+/// id is known.
+#[derive(Debug, Clone)]
+pub struct NewTradingAccount<'a> {
+    pub user_id: UserId,
+    pub name: &'a str,
+    pub environment: &'a str,
+    pub key_hint: &'a str,
+    pub verified_at: DateTime<Utc>,
+}
+
+/// Sealed keys for a row: `(key_id, secret_key)`.
+pub type SealedKeys = (String, String);
+
+/// Inserts an account, then seals its keys with `seal(row id)` and stores
+/// them, in one transaction; the user's first account becomes active. A
+/// name taken by the user in any case is [`DbError::Conflict`].
+pub fn create<E>(
+    conn: &mut DbConnection,
+    new: &NewTradingAccount<'_>,
+    seal: impl FnOnce(i64) -> Result<SealedKeys, E>,
+) -> Result<Result<TradingAccount, E>, DbError> {
+    let at = now().naive_utc();
+    let mut sealing_error = None;
+    let created = conn.transaction::<_, DbError, _>(|conn| {
+        let first = trading_accounts::table
+            .filter(trading_accounts::user_id.eq(new.user_id.0))
+            .count()
+            .get_result::<i64>(conn)?
+            == 0;
+        diesel::insert_into(trading_accounts::table)
+            .values((
+                trading_accounts::user_id.eq(new.user_id.0),
+                trading_accounts::name.eq(new.name),
+                trading_accounts::environment.eq(new.environment),
+                trading_accounts::key_id.eq(""),
+                trading_accounts::secret_key.eq(""),
+                trading_accounts::key_hint.eq(new.key_hint),
+                trading_accounts::is_active.eq(first),
+                trading_accounts::verified.eq(true),
+                trading_accounts::created_at.eq(at),
+                trading_accounts::updated_at.eq(at),
+                trading_accounts::last_verified_at.eq(Some(new.verified_at.naive_utc())),
+            ))
+            .execute(conn)?;
+        let id: i64 = trading_accounts::table
+            .filter(trading_accounts::user_id.eq(new.user_id.0))
+            .filter(lower(trading_accounts::name).eq(lower(new.name)))
+            .select(trading_accounts::id)
+            .first(conn)?;
+        match seal(id) {
+            Ok((key_id, secret_key)) => {
+                diesel::update(trading_accounts::table.find(id))
+                    .set((
+                        trading_accounts::key_id.eq(key_id),
+                        trading_accounts::secret_key.eq(secret_key),
+                    ))
+                    .execute(conn)?;
+                Ok(Some(find_row(conn, new.user_id, id)?))
+            }
+            Err(e) => {
+                sealing_error = Some(e);
+                // Nothing half-written: roll the insert back.
+                Err(DbError::Query(diesel::result::Error::RollbackTransaction))
+            }
+        }
+    });
+    match (created, sealing_error) {
+        (_, Some(e)) => Ok(Err(e)),
+        (Ok(Some(account)), None) => Ok(Ok(account)),
+        (Ok(None), None) => Err(DbError::Corrupt("the new account vanished".to_owned())),
+        (Err(e), None) => Err(e),
+    }
+}
+
+fn find_row(conn: &mut DbConnection, user: UserId, id: i64) -> Result<TradingAccount, DbError> {
+    Ok(trading_accounts::table
+        .find(id)
+        .filter(trading_accounts::user_id.eq(user.0))
+        .select(Row::as_select())
+        .first(conn)?
+        .into())
+}
+
+/// The user's account with this id; `None` for an id of someone else's.
+pub fn find(
+    conn: &mut DbConnection,
+    user: UserId,
+    id: i64,
+) -> Result<Option<TradingAccount>, DbError> {
+    Ok(trading_accounts::table
+        .find(id)
+        .filter(trading_accounts::user_id.eq(user.0))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(TradingAccount::from))
+}
+
+/// The user's active account, if any.
+pub fn find_active(
+    conn: &mut DbConnection,
+    user: UserId,
+) -> Result<Option<TradingAccount>, DbError> {
+    Ok(trading_accounts::table
+        .filter(trading_accounts::user_id.eq(user.0))
+        .filter(trading_accounts::is_active.eq(true))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(TradingAccount::from))
+}
+
+/// The user's accounts, oldest first.
+pub fn list_for_user(
+    conn: &mut DbConnection,
+    user: UserId,
+) -> Result<Vec<TradingAccount>, DbError> {
+    Ok(trading_accounts::table
+        .filter(trading_accounts::user_id.eq(user.0))
+        .order(trading_accounts::id.asc())
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(TradingAccount::from)
+        .collect())
+}
+
+/// Renames an account; answers the updated row, or `None` when it is not
+/// the user's. A taken name is [`DbError::Conflict`].
+pub fn rename(
+    conn: &mut DbConnection,
+    user: UserId,
+    id: i64,
+    name: &str,
+) -> Result<Option<TradingAccount>, DbError> {
+    let n = diesel::update(
+        trading_accounts::table
+            .find(id)
+            .filter(trading_accounts::user_id.eq(user.0)),
+    )
+    .set((
+        trading_accounts::name.eq(name),
+        trading_accounts::updated_at.eq(now().naive_utc()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    find(conn, user, id)
+}
+
+/// Stores newly sealed keys (checked with the broker at `verified_at`).
+pub fn replace_keys(
+    conn: &mut DbConnection,
+    user: UserId,
+    id: i64,
+    keys: &SealedKeys,
+    key_hint: &str,
+    verified_at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        trading_accounts::table
+            .find(id)
+            .filter(trading_accounts::user_id.eq(user.0)),
+    )
+    .set((
+        trading_accounts::key_id.eq(&keys.0),
+        trading_accounts::secret_key.eq(&keys.1),
+        trading_accounts::key_hint.eq(key_hint),
+        trading_accounts::verified.eq(true),
+        trading_accounts::last_verified_at.eq(Some(verified_at.naive_utc())),
+        trading_accounts::updated_at.eq(now().naive_utc()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Records whether the broker accepted the keys at `at`.
+pub fn mark_verified(
+    conn: &mut DbConnection,
+    id: i64,
+    verified: bool,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if verified {
+        diesel::update(trading_accounts::table.find(id))
+            .set((
+                trading_accounts::verified.eq(true),
+                trading_accounts::last_verified_at.eq(Some(at.naive_utc())),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(trading_accounts::table.find(id))
+            .set(trading_accounts::verified.eq(false))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Makes the account active (and every other of the user's inactive), in
+/// one transaction; answers `false` when it is not the user's.
+pub fn activate(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        if find(conn, user, id)?.is_none() {
+            return Ok(false);
+        }
+        diesel::update(
+            trading_accounts::table
+                .filter(trading_accounts::user_id.eq(user.0))
+                .filter(trading_accounts::is_active.eq(true)),
+        )
+        .set(trading_accounts::is_active.eq(false))
+        .execute(conn)?;
+        diesel::update(trading_accounts::table.find(id))
+            .set((
+                trading_accounts::is_active.eq(true),
+                trading_accounts::updated_at.eq(now().naive_utc()),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Deletes the account; answers whether it was the user's. When it was the
+/// active one, the user's oldest remaining account becomes active.
+pub fn delete(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        let Some(account) = find(conn, user, id)? else {
+            return Ok(false);
+        };
+        diesel::delete(trading_accounts::table.find(id)).execute(conn)?;
+        if account.is_active
+            && let Some(next) = trading_accounts::table
+                .filter(trading_accounts::user_id.eq(user.0))
+                .order(trading_accounts::id.asc())
+                .select(trading_accounts::id)
+                .first::<i64>(conn)
+                .optional()?
+        {
+            diesel::update(trading_accounts::table.find(next))
+                .set(trading_accounts::is_active.eq(true))
+                .execute(conn)?;
+        }
+        Ok(true)
+    })
+}

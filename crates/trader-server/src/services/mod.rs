@@ -1,0 +1,6 @@
+//! Services: the work behind the handlers, as plain async functions with
+//! no actix types in their signatures beyond the shared state. Handlers
+//! parse the request, call one service function and shape the response.
+
+pub mod broker;
+pub mod trading_accounts;

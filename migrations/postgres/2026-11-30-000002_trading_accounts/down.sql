@@ -1,0 +1,2 @@
+ALTER TABLE api_tokens DROP COLUMN live;
+DROP TABLE trading_accounts;
