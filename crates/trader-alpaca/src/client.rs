@@ -610,12 +610,17 @@ impl AccountClient {
             .unwrap_or_else(|| Uuid::new_v4().to_string());
         let body = serde_json::to_vec(&OrderBody::new(order, &client_order_id))
             .map_err(|e| BrokerError::InvalidRequest(e.to_string()))?;
-        let result = self.submit(body, &client_order_id).await;
+        let result = self.submit(body, &client_order_id, order).await;
         self.forget_reads();
         result
     }
 
-    async fn submit(&self, body: Vec<u8>, client_order_id: &str) -> Result<Order, BrokerError> {
+    async fn submit(
+        &self,
+        body: Vec<u8>,
+        client_order_id: &str,
+        order: &NewOrder,
+    ) -> Result<Order, BrokerError> {
         let deadline = self.transport().deadline();
         let call = Call {
             method: Method::POST,
@@ -652,13 +657,19 @@ impl AccountClient {
             .order_by_client_order_id_by(client_order_id, deadline)
             .await
         {
-            Ok(existing) => {
+            // The order under this id is ours only if it is this order: a
+            // script that reuses an id of an older, different order gets
+            // the duplicate error, never the old order as if it were new.
+            Ok(existing) if order.is_same_as(&existing) => {
                 tracing::info!(
                     order_id = %existing.id,
                     "an order submitted again after a lost answer was already placed"
                 );
                 Ok(existing)
             }
+            Ok(existing) => Err(BrokerError::DuplicateClientOrderId {
+                existing: Box::new(existing),
+            }),
             Err(BrokerError::NotFound { .. }) if !reused_id => Err(refusal),
             Err(e) => Err(e),
         }

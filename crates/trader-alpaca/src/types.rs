@@ -351,6 +351,38 @@ impl NewOrder {
         }
     }
 
+    /// Whether `placed` is this order as the broker stored it (symbol, side,
+    /// type and amount), to tell our own earlier try from an older order
+    /// that happens to carry the same client_order_id.
+    pub fn is_same_as(&self, placed: &Order) -> bool {
+        fn same_amount(ours: Option<&str>, theirs: Option<&str>) -> bool {
+            let norm = |s: &str| {
+                let s = s.trim();
+                if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+                } else {
+                    s.to_owned()
+                }
+            };
+            match (ours, theirs) {
+                (None, None) => true,
+                (Some(a), Some(b)) => norm(a) == norm(b),
+                _ => false,
+            }
+        }
+        let order_type = match self.order_type {
+            OrderType::Market => "market",
+            OrderType::Limit => "limit",
+            OrderType::Stop => "stop",
+            OrderType::StopLimit => "stop_limit",
+        };
+        placed.symbol.eq_ignore_ascii_case(&self.symbol)
+            && placed.side == self.side.as_str()
+            && placed.order_type == order_type
+            && same_amount(self.qty.as_deref(), placed.qty.as_deref())
+            && same_amount(self.notional.as_deref(), placed.notional.as_deref())
+    }
+
     /// The same order with the caller's client_order_id.
     pub fn with_client_order_id(mut self, id: impl Into<String>) -> NewOrder {
         self.client_order_id = Some(id.into());

@@ -109,13 +109,37 @@ pub type SealedKeys = (String, String);
 pub fn create<E>(
     conn: &mut DbConnection,
     new: &NewTradingAccount<'_>,
-    seal: impl FnOnce(i64) -> Result<SealedKeys, E>,
+    seal: impl Fn(i64) -> Result<SealedKeys, E>,
+) -> Result<Result<TradingAccount, E>, DbError> {
+    match create_once(conn, new, &seal) {
+        // Two first accounts added at once on PostgreSQL both find none
+        // active (there are no rows to lock yet); the one-active index
+        // refuses the second, which then goes in as inactive.
+        Err(DbError::Conflict { constraint })
+            if constraint
+                .as_deref()
+                .is_some_and(|c| c.contains("one_active")) =>
+        {
+            create_once(conn, new, &seal)
+        }
+        other => other,
+    }
+}
+
+fn create_once<E>(
+    conn: &mut DbConnection,
+    new: &NewTradingAccount<'_>,
+    seal: &impl Fn(i64) -> Result<SealedKeys, E>,
 ) -> Result<Result<TradingAccount, E>, DbError> {
     let at = now().naive_utc();
     let mut sealing_error = None;
-    let created = conn.transaction::<_, DbError, _>(|conn| {
+    let created = conn.write_transaction::<_, DbError, _>(|conn| {
+        lock_user_rows(conn, new.user_id)?;
+        // Active when the user has no active account (the first one, or
+        // after the active one was deleted with no other left).
         let first = trading_accounts::table
             .filter(trading_accounts::user_id.eq(new.user_id.0))
+            .filter(trading_accounts::is_active.eq(true))
             .count()
             .get_result::<i64>(conn)?
             == 0;
@@ -162,6 +186,21 @@ pub fn create<E>(
         (Ok(None), None) => Err(DbError::Corrupt("the new account vanished".to_owned())),
         (Err(e), None) => Err(e),
     }
+}
+
+/// Locks the user's account rows until the transaction ends (PostgreSQL
+/// `FOR UPDATE`; on SQLite the caller's `write_transaction` already holds
+/// the write lock), so activating, deleting and adding run one after the
+/// other and always leave exactly one account active.
+fn lock_user_rows(conn: &mut DbConnection, user: UserId) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        trading_accounts::table
+            .filter(trading_accounts::user_id.eq(user.0))
+            .select(trading_accounts::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
 }
 
 fn find_row(conn: &mut DbConnection, user: UserId, id: i64) -> Result<TradingAccount, DbError> {
@@ -267,22 +306,28 @@ pub fn replace_keys(
     Ok(n == 1)
 }
 
-/// Records whether the broker accepted the keys at `at`.
+/// Records whether the broker accepted the keys at `at`, only while the
+/// account still has the (sealed) key id the broker judged: keys replaced
+/// meanwhile are not marked by a verdict on the old ones.
 pub fn mark_verified(
     conn: &mut DbConnection,
     id: i64,
+    sealed_key_id: &str,
     verified: bool,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
+    let target = trading_accounts::table
+        .find(id)
+        .filter(trading_accounts::key_id.eq(sealed_key_id));
     if verified {
-        diesel::update(trading_accounts::table.find(id))
+        diesel::update(target)
             .set((
                 trading_accounts::verified.eq(true),
                 trading_accounts::last_verified_at.eq(Some(at.naive_utc())),
             ))
             .execute(conn)?;
     } else {
-        diesel::update(trading_accounts::table.find(id))
+        diesel::update(target)
             .set(trading_accounts::verified.eq(false))
             .execute(conn)?;
     }
@@ -292,7 +337,8 @@ pub fn mark_verified(
 /// Makes the account active (and every other of the user's inactive), in
 /// one transaction; answers `false` when it is not the user's.
 pub fn activate(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
+        lock_user_rows(conn, user)?;
         if find(conn, user, id)?.is_none() {
             return Ok(false);
         }
@@ -316,12 +362,20 @@ pub fn activate(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, 
 /// Deletes the account; answers whether it was the user's. When it was the
 /// active one, the user's oldest remaining account becomes active.
 pub fn delete(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
-        let Some(account) = find(conn, user, id)? else {
+    conn.write_transaction(|conn| {
+        lock_user_rows(conn, user)?;
+        if find(conn, user, id)?.is_none() {
             return Ok(false);
-        };
+        }
         diesel::delete(trading_accounts::table.find(id)).execute(conn)?;
-        if account.is_active
+        // Read again under the lock: none active (this was the active one)
+        // makes the oldest remaining account active.
+        let active = trading_accounts::table
+            .filter(trading_accounts::user_id.eq(user.0))
+            .filter(trading_accounts::is_active.eq(true))
+            .count()
+            .get_result::<i64>(conn)?;
+        if active == 0
             && let Some(next) = trading_accounts::table
                 .filter(trading_accounts::user_id.eq(user.0))
                 .order(trading_accounts::id.asc())

@@ -71,6 +71,12 @@ pub enum ApiError {
     /// 504: the broker did not answer in time.
     #[error("broker timeout")]
     BrokerTimeout,
+    /// 502/504 on an order submission: it may have been placed.
+    #[error("order outcome unknown")]
+    OrderUncertain {
+        timeout: bool,
+        client_order_id: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -120,6 +126,8 @@ impl ApiError {
             Self::BrokerFailed(_) => ErrorCode::BrokerError,
             Self::BrokerRateLimited { .. } => ErrorCode::BrokerRateLimited,
             Self::BrokerTimeout => ErrorCode::BrokerTimeout,
+            Self::OrderUncertain { timeout: true, .. } => ErrorCode::BrokerTimeout,
+            Self::OrderUncertain { timeout: false, .. } => ErrorCode::BrokerError,
         }
     }
 
@@ -154,7 +162,8 @@ impl ApiError {
             }
             Self::BrokerKeysRejected(m) | Self::OrderRejected(m) => m.clone(),
             Self::NoActiveAccount => {
-                "you have no active trading account: add one (POST /api/accounts) or pass ?account=".to_owned()
+                "you have no active trading account: add one (POST /api/accounts) or pass ?account="
+                    .to_owned()
             }
             Self::DuplicateOrder(order) => format!(
                 "client_order_id {} is already used by order {}; the order is in `order`",
@@ -164,7 +173,14 @@ impl ApiError {
             Self::BrokerRateLimited { retry_after_secs } => format!(
                 "the broker's rate limit for this account is reached; try again in {retry_after_secs} s"
             ),
-            Self::BrokerTimeout => "the broker did not answer in time; check the order list before sending an order again".to_owned(),
+            Self::BrokerTimeout => {
+                "the broker did not answer in time; try again shortly".to_owned()
+            }
+            Self::OrderUncertain {
+                client_order_id, ..
+            } => format!(
+                "the broker did not confirm the order, and it may have been placed: look for client_order_id {client_order_id} in the order list before sending it again"
+            ),
         }
     }
 
@@ -172,6 +188,9 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let fields = match self {
             Self::Validation { fields, .. } | Self::Conflict(_, fields) => fields.clone(),
+            Self::OrderUncertain {
+                client_order_id, ..
+            } => [("client_order_id".to_owned(), client_order_id.clone())].into(),
             _ => BTreeMap::new(),
         };
         ErrorBody {
@@ -204,7 +223,10 @@ impl ResponseError for ApiError {
             Self::NoActiveAccount | Self::DuplicateOrder(_) => StatusCode::CONFLICT,
             Self::BrokerFailed(_) => StatusCode::BAD_GATEWAY,
             Self::BrokerRateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BrokerTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::BrokerTimeout | Self::OrderUncertain { timeout: true, .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::OrderUncertain { timeout: false, .. } => StatusCode::BAD_GATEWAY,
         }
     }
 

@@ -51,7 +51,11 @@ pub(crate) async fn get_account(
         .client
         .account()
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
+    if !target.account.verified {
+        // The keys work again (a passing outage, or they were fixed).
+        broker::mark_keys(&state, &target.account, true);
+    }
     Ok(web::Json(broker::account(&target, &account)))
 }
 
@@ -121,7 +125,7 @@ pub(crate) async fn list_activities(
             page_token: q.page_token,
         })
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(FillPage {
         fills: page
             .fills
@@ -198,7 +202,7 @@ pub(crate) async fn get_portfolio_history(
             date_end: None,
         })
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(PortfolioHistory {
         period,
         timeframe: timeframe.to_owned(),

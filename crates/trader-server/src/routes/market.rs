@@ -40,7 +40,7 @@ pub(crate) async fn get_clock(
         .client
         .clock()
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(MarketClock {
         timestamp: c.timestamp,
         is_open: c.is_open,

@@ -102,7 +102,7 @@ pub(crate) async fn list_orders(
             side: None,
         })
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(OrderList {
         orders: orders.iter().map(broker::order).collect(),
     }))
@@ -143,7 +143,7 @@ pub(crate) async fn get_order(
         .client
         .order(&id)
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(broker::order(&order)))
 }
 
@@ -275,9 +275,9 @@ fn parse_order(body: &CreateOrderRequest) -> Result<NewOrder, ApiError> {
         (status = 404, description = "No such trading account of yours", body = ErrorBody),
         (status = 409, description = "No active trading account, or the client_order_id is taken (the body's `order` is the existing order)", body = ErrorBody),
         (status = 422, description = "A field is not acceptable (per field), or the broker refused the order (order_rejected)", body = ErrorBody),
-        (status = 502, description = "The broker failed", body = ErrorBody),
+        (status = 502, description = "The broker failed; the order may have been placed (the message and `fields.client_order_id` name the id to look for)", body = ErrorBody),
         (status = 503, description = "The broker's rate limit", body = ErrorBody),
-        (status = 504, description = "The broker did not answer in time; check the order list before sending again", body = ErrorBody),
+        (status = 504, description = "The broker did not answer in time; the order may have been placed (look for `fields.client_order_id` before sending again)", body = ErrorBody),
         (status = "default", description = "An error", body = ErrorBody),
     ),
     security(("session" = [], "csrf" = []), ("bearer" = []))
@@ -294,11 +294,12 @@ pub(crate) async fn create_order(
     let new = parse_order(&body)?;
     let target = broker::target(&state, caller.id(), query.account).await?;
     require_trading(&caller, &target, Some(body.confirm))?;
+    let client_order_id = new.client_order_id.clone().unwrap_or_default();
     let order = target
         .client
         .submit_order(&new)
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker::order_error(&state, &target.account, &client_order_id, e))?;
     let detail = serde_json::json!({
         "account_id": target.account.id, "symbol": new.symbol, "side": order.side,
         "qty": new.qty, "notional": new.notional, "type": order.order_type, "order_id": order.id,
@@ -339,7 +340,7 @@ pub(crate) async fn cancel_order(
         .client
         .cancel_order(&id)
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     let detail = serde_json::json!({"account_id": target.account.id, "order_id": id});
     audit_broker_action(&state, &caller, &meta, "order_canceled", detail).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -374,7 +375,7 @@ pub(crate) async fn cancel_all_orders(
         .client
         .cancel_all_orders()
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     let detail = serde_json::json!({
         "account_id": target.account.id,
         "orders": canceled.iter().map(|c| serde_json::json!({"order_id": c.id, "status": c.status})).collect::<Vec<_>>(),

@@ -43,7 +43,7 @@ pub(crate) async fn list_positions(
         .client
         .positions()
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     Ok(web::Json(PositionList {
         positions: positions.iter().map(broker::position).collect(),
     }))
@@ -134,7 +134,7 @@ pub(crate) async fn close_position(
         .client
         .close_position(&symbol, &amount)
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     let detail = serde_json::json!({
         "account_id": target.account.id, "symbol": symbol, "qty": q.qty,
         "percentage": q.percentage, "order_id": order.id,
@@ -186,7 +186,7 @@ pub(crate) async fn close_all_positions(
         .client
         .close_all_positions(true)
         .await
-        .map_err(|e| broker_error(&state, target.account.id, e))?;
+        .map_err(|e| broker_error(&state, &target.account, e))?;
     let detail = serde_json::json!({
         "account_id": target.account.id,
         "closed": closed.iter().map(|c| serde_json::json!({"symbol": c.symbol, "status": c.status, "order_id": c.order.as_ref().map(|o| o.id.clone())})).collect::<Vec<_>>(),

@@ -70,6 +70,18 @@ pub fn open_keys(state: &AppState, account: &TradingAccount) -> Result<BrokerKey
     ))
 }
 
+/// The name shared reads of an account are kept under: its row id and a
+/// tag of its sealed key id, so reads made with replaced keys never answer
+/// for the new ones. Row ids are never reused, so two accounts never share
+/// a name.
+pub fn account_key(account: &TradingAccount) -> AccountKey {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    account.key_id.hash(&mut h);
+    let tag = i64::try_from(h.finish() & 0xFFFF).unwrap_or(0);
+    AccountKey(account.id.saturating_mul(1 << 16) | tag)
+}
+
 /// The caller's account `account` (404 when it is not theirs), or their
 /// active one (409 `no_active_account`), with a broker client.
 pub async fn target(
@@ -107,8 +119,8 @@ pub async fn target(
     let keys = open_keys(state, &row)?;
     let client = state
         .broker
-        .for_account(AccountKey(row.id), broker_env(env), &keys)
-        .map_err(|e| broker_error(state, row.id, e))?;
+        .for_account(account_key(&row), broker_env(env), &keys)
+        .map_err(|e| broker_error(state, &row, e))?;
     Ok(Target {
         account: row,
         env,
@@ -148,22 +160,27 @@ pub fn require_trading(
     Ok(())
 }
 
-/// How the API answers a broker failure on account `account_id`. Rejected
-/// keys also mark the account not verified.
-pub fn broker_error(state: &AppState, account_id: i64, e: BrokerError) -> ApiError {
+/// Records the broker's verdict on an account's keys, in the background
+/// (the answer does not wait), only if the keys are still the ones judged.
+pub fn mark_keys(state: &AppState, account: &TradingAccount, verified: bool) {
+    let pool = state.pool.clone();
+    let now = state.clock.now();
+    let (id, sealed) = (account.id, account.key_id.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Ok(mut conn) = pool.get()
+            && let Err(e) = trading_accounts::mark_verified(&mut conn, id, &sealed, verified, now)
+        {
+            tracing::warn!(error = %e, account_id = id, "could not record whether the keys work");
+        }
+    });
+}
+
+/// How the API answers a broker failure on `account`. Rejected keys also
+/// mark the account not verified.
+pub fn broker_error(state: &AppState, account: &TradingAccount, e: BrokerError) -> ApiError {
     match e {
         BrokerError::KeysRejected => {
-            let pool = state.pool.clone();
-            let now = state.clock.now();
-            // Best effort: the answer does not wait for the mark.
-            tokio::task::spawn_blocking(move || {
-                if let Ok(mut conn) = pool.get()
-                    && let Err(e) =
-                        trading_accounts::mark_verified(&mut conn, account_id, false, now)
-                {
-                    tracing::warn!(error = %e, account_id, "could not mark the account unverified");
-                }
-            });
+            mark_keys(state, account, false);
             ApiError::BrokerKeysRejected(
                 "the broker refused this account's API keys: they may be wrong or revoked, or paper keys on a live account (or the other way round); replace them under trading accounts".to_owned(),
             )
@@ -208,8 +225,11 @@ fn decimal(s: &str) -> Option<Decimal> {
 pub fn account(target: &Target, a: &trader_alpaca::Account) -> dto::BrokerAccount {
     let (day_pl, day_pl_pct) = match (decimal(&a.equity), decimal(&a.last_equity)) {
         (Some(equity), Some(last)) => {
-            let pl = equity - last;
-            let pct = (!last.is_zero()).then(|| (pl / last * Decimal::ONE_HUNDRED).round_dp(2));
+            let pl = equity.checked_sub(last).unwrap_or_default();
+            let pct = pl
+                .checked_div(last)
+                .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+                .map(|p| p.round_dp(2));
             (pl.normalize().to_string(), pct.map(|p| p.to_string()))
         }
         _ => ("0".to_owned(), None),
@@ -316,7 +336,7 @@ pub async fn search_assets(
                     .client
                     .assets()
                     .await
-                    .map_err(|e| broker_error(state, target.account.id, e))?,
+                    .map_err(|e| broker_error(state, &target.account, e))?,
             );
             state.assets.put(target.env, fetched.clone());
             fetched
@@ -379,5 +399,31 @@ pub fn parse_amount(field: &str, s: &str) -> Result<String, ApiError> {
             field,
             "must be a positive decimal such as \"10\" or \"2.5\" (at most 9 decimals)",
         )),
+    }
+}
+
+/// How a failed order submission is answered: when the broker may have
+/// placed it (a timeout, a failure after sending), the answer says so and
+/// names the client_order_id to look for, instead of inviting a retry that
+/// could place it twice.
+pub fn order_error(
+    state: &AppState,
+    account: &TradingAccount,
+    client_order_id: &str,
+    e: BrokerError,
+) -> ApiError {
+    match e {
+        BrokerError::Timeout => ApiError::OrderUncertain {
+            timeout: true,
+            client_order_id: client_order_id.to_owned(),
+        },
+        BrokerError::Upstream { .. }
+        | BrokerError::Unreachable
+        | BrokerError::Decode(_)
+        | BrokerError::UnexpectedStatus { .. } => ApiError::OrderUncertain {
+            timeout: false,
+            client_order_id: client_order_id.to_owned(),
+        },
+        other => broker_error(state, account, other),
     }
 }

@@ -92,6 +92,16 @@ async fn verify(state: &AppState, env: Environment, keys: &BrokerKeys) -> Result
             Environment::Paper => "the broker refused these keys as paper keys: check the key id and secret, and that they are paper keys (live keys work only as live)".to_owned(),
             Environment::Sim => "the simulator refused these keys: check the key id and secret (simulator keys start with PK)".to_owned(),
         })),
+        // Anything else the broker refused while checking keys is about the
+        // keys or the account, not an order.
+        Err(
+            BrokerError::Forbidden { message }
+            | BrokerError::NotFound { message }
+            | BrokerError::Unprocessable { message }
+            | BrokerError::BadRequest { message },
+        ) => Err(ApiError::BrokerKeysRejected(format!(
+            "the broker would not show the account for these keys: {message}"
+        ))),
         Err(other) => Err(map_error(other)),
     }
 }
@@ -128,10 +138,16 @@ fn seal(
 
 fn name_taken(e: trader_db::DbError) -> ApiError {
     match e {
-        trader_db::DbError::Conflict { .. } => ApiError::Conflict(
-            "you already have an account with that name".to_owned(),
-            [("name".to_owned(), "is taken".to_owned())].into(),
-        ),
+        trader_db::DbError::Conflict { constraint }
+            if constraint
+                .as_deref()
+                .is_none_or(|c| c.contains("user_name")) =>
+        {
+            ApiError::Conflict(
+                "you already have an account with that name".to_owned(),
+                [("name".to_owned(), "is taken".to_owned())].into(),
+            )
+        }
         other => other.into(),
     }
 }
@@ -261,8 +277,8 @@ pub async fn update(
         })
     })
     .await?;
-    // Reads made with the old keys must not answer for the new ones.
-    state.broker.forget(AccountKey(id));
+    // Shared reads are kept under the keys' tag (services::broker::account_key):
+    // reads made with the old keys never answer for the new ones.
     Ok(dto(&updated))
 }
 
@@ -318,6 +334,5 @@ pub async fn delete(
         Ok(())
     })
     .await?;
-    state.broker.forget(AccountKey(id));
     Ok(())
 }

@@ -677,11 +677,150 @@ async fn a_broker_401_keeps_the_session(backend: Backend) {
             .json(&client, Method::GET, "/api/accounts", None, &csrf)
             .await;
         if listed["accounts"][0]["verified"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, listed) = b
+        .json(&client, Method::GET, "/api/accounts", None, &csrf)
+        .await;
+    assert_eq!(
+        listed["accounts"][0]["verified"], false,
+        "marked unverified"
+    );
+    // The keys work again: the next account read marks them verified.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        b.app.get(&client, "/api/account").await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..50 {
+        let (_, listed) = b
+            .json(&client, Method::GET, "/api/accounts", None, &csrf)
+            .await;
+        if listed["accounts"][0]["verified"] == true {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the account was not marked unverified");
+    panic!("the account was not marked verified again");
+}
+
+/// An order whose answer never comes: 504 naming the client_order_id to
+/// look for (never "try again"), and the order placed exactly once.
+async fn an_unconfirmed_order_names_its_client_order_id(backend: Backend) {
+    let b = Broker::start(backend).await;
+    let (client, csrf) = b.user("alice").await;
+    b.add_sim_account(&client, &csrf, "Demo", KEY).await;
+    b.sim.control().set_fault(Fault::DelayResponse {
+        millis: 5000,
+        method: Some("POST".to_owned()),
+        path: Some("/v2/orders".to_owned()),
+        count: None,
+    });
+    let (status, body) = b
+        .json(
+            &client,
+            Method::POST,
+            "/api/orders",
+            Some(json!({"symbol": "TSLA", "side": "buy", "type": "market", "time_in_force": "day", "qty": "2"})),
+            &csrf,
+        )
+        .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    let id = body["error"]["fields"]["client_order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(body["error"]["message"].as_str().unwrap().contains(&id));
+    b.sim.control().clear_faults();
+    let (_, all) = b
+        .json(
+            &client,
+            Method::GET,
+            "/api/orders?status=all&symbols=TSLA",
+            None,
+            &csrf,
+        )
+        .await;
+    let orders = all["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{all}");
+    assert_eq!(orders[0]["client_order_id"], id.as_str());
+}
+
+/// Two first accounts added at once: both stored, exactly one active; a
+/// double-clicked activate and a delete of the active one leave exactly one
+/// active.
+async fn exactly_one_account_stays_active(backend: Backend) {
+    let b = Broker::start(backend).await;
+    let (client, csrf) = b.user("alice").await;
+    let (one, two) = tokio::join!(
+        b.app.post(
+            &client,
+            "/api/accounts",
+            json!({"name": "One", "environment": "sim", "key_id": KEY, "secret_key": SECRET}),
+            Some(&csrf)
+        ),
+        b.app.post(
+            &client,
+            "/api/accounts",
+            json!({"name": "Two", "environment": "sim", "key_id": KEY, "secret_key": SECRET}),
+            Some(&csrf)
+        ),
+    );
+    assert_eq!(
+        (one.status(), two.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    let active = |listed: &Value| {
+        listed["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["active"] == true)
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (_, listed) = b
+        .json(&client, Method::GET, "/api/accounts", None, &csrf)
+        .await;
+    let ids: Vec<i64> = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(active(&listed).len(), 1, "{listed}");
+    let inactive = *ids.iter().find(|id| !active(&listed).contains(id)).unwrap();
+    let path = format!("/api/accounts/{inactive}/activate");
+    let (x, y) = tokio::join!(
+        b.app.send(&client, Method::POST, &path, None, Some(&csrf)),
+        b.app.send(&client, Method::POST, &path, None, Some(&csrf)),
+    );
+    assert_eq!((x.status(), y.status()), (StatusCode::OK, StatusCode::OK));
+    let (_, listed) = b
+        .json(&client, Method::GET, "/api/accounts", None, &csrf)
+        .await;
+    assert_eq!(active(&listed), vec![inactive]);
+    let res = b
+        .app
+        .send(
+            &client,
+            Method::DELETE,
+            &format!("/api/accounts/{inactive}"),
+            None,
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, listed) = b
+        .json(&client, Method::GET, "/api/accounts", None, &csrf)
+        .await;
+    assert_eq!(
+        active(&listed).len(),
+        1,
+        "the other account became active: {listed}"
+    );
 }
 
 crate::api_tests!(
@@ -693,4 +832,6 @@ crate::api_tests!(
     wrong_keys_are_refused_and_nothing_is_stored,
     token_scopes_gate_trading,
     a_broker_401_keeps_the_session,
+    an_unconfirmed_order_names_its_client_order_id,
+    exactly_one_account_stays_active,
 );
