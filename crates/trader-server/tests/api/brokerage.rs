@@ -55,6 +55,7 @@ impl Broker {
         let (sim_url, live_url) = (sim.base_url(), live.base_url());
         let app = TestApp::spawn_with(backend, move |s| {
             s.broker_urls.sim = Some(sim_url.clone());
+            s.broker_urls.paper = sim_url.clone();
             s.broker_urls.live = live_url.clone();
             s.broker_urls.data = live_url;
             // Short deadlines so the fault tests stay quick.
