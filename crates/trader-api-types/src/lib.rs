@@ -8,6 +8,7 @@ pub mod auth;
 pub mod broker;
 mod error;
 mod ids;
+pub mod signals;
 
 pub use account::{Email, Username};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

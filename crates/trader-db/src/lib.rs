@@ -32,7 +32,9 @@ pub mod setup_tokens;
 pub mod test_support;
 pub mod tokens;
 pub mod trading_accounts;
+pub mod user_settings;
 pub mod users;
+pub mod watchlists;
 
 pub use connection::{
     ACCEPTED_FORMS, Backend, ConnectError, ConnectionManager, DatabaseUrl, DbConnection, Pool,

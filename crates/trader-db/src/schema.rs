@@ -129,7 +129,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    watchlists (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    watchlist_symbols (watchlist_id, symbol) {
+        watchlist_id -> BigInt,
+        symbol -> Text,
+        name -> Nullable<Text>,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_settings (user_id) {
+        user_id -> BigInt,
+        settings -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(watchlists -> users (user_id));
+diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
 diesel::joinable!(trading_accounts -> users (user_id));
 diesel::joinable!(login_failures -> users (user_id));
 diesel::joinable!(pending_logins -> users (user_id));
@@ -144,5 +174,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     pending_logins,
     setup_tokens,
-    trading_accounts
+    trading_accounts,
+    watchlists,
+    watchlist_symbols,
+    user_settings
 );

@@ -10,15 +10,18 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod broker_account;
 mod health;
+pub(crate) mod indicators;
 pub(crate) mod market;
 pub(crate) mod orders;
 pub(crate) mod positions;
 pub(crate) mod profile;
 pub(crate) mod server_meta;
 pub(crate) mod sessions;
+pub(crate) mod signals;
 pub(crate) mod tokens;
 pub(crate) mod trading_accounts;
 pub(crate) mod two_factor;
+pub(crate) mod watchlists;
 
 use std::collections::BTreeMap;
 
@@ -70,6 +73,9 @@ const STRICT_PATHS: [&str; 8] = [
         (name = "accounts", description = "Trading accounts (Alpaca paper, live, and the simulator) with sealed keys"),
         (name = "broker", description = "The broker account, positions, orders, fills, equity, clock and assets of the active trading account (or ?account=)"),
         (name = "meta", description = "What this server offers"),
+        (name = "watchlists", description = "Watchlists (several, one the default) and the Python version's /api/watchlist routes"),
+        (name = "settings", description = "Indicator, signal, execution, data and schedule settings (settings.yaml as JSON)"),
+        (name = "signals", description = "BUY/SELL/HOLD signals with each rule's vote, reason and values"),
     )
 )]
 struct ApiDoc;
@@ -175,6 +181,20 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(orders::cancel_order)
     .service(market::get_clock)
     .service(market::search_assets)
+    .service(watchlists::list_watchlists)
+    .service(watchlists::create_watchlist)
+    .service(watchlists::update_watchlist)
+    .service(watchlists::delete_watchlist)
+    .service(watchlists::list_watchlist_symbols)
+    .service(watchlists::add_watchlist_symbol)
+    .service(watchlists::remove_watchlist_symbol)
+    .service(watchlists::get_default_watchlist)
+    .service(watchlists::add_default_watchlist_symbol)
+    .service(watchlists::remove_default_watchlist_symbol)
+    .service(indicators::get_indicators)
+    .service(indicators::put_indicators)
+    .service(indicators::patch_indicators)
+    .service(signals::list_signals)
     .service(
         scope::scope("/admin")
             .service(admin::list_users)

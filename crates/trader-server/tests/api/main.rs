@@ -22,5 +22,6 @@ mod isolation;
 mod openapi;
 mod rate_limits;
 mod session_store;
+mod signals;
 mod tokens;
 mod two_factor;

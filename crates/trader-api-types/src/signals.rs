@@ -1,0 +1,329 @@
+//! Watchlists, the user's settings (the Python version's `settings.yaml`,
+//! same groups, key names and defaults) and signals.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A watchlist with its symbols.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Watchlist {
+    pub id: i64,
+    pub name: String,
+    pub is_default: bool,
+    pub symbols: Vec<WatchlistSymbol>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A symbol on a watchlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WatchlistSymbol {
+    pub symbol: String,
+    /// The asset's name, from the broker when an account is active.
+    pub name: Option<String>,
+    pub added_at: DateTime<Utc>,
+}
+
+/// `GET /api/watchlists`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WatchlistList {
+    pub watchlists: Vec<Watchlist>,
+}
+
+/// `POST /api/watchlists`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateWatchlistRequest {
+    /// 1-64 characters, unique among the user's lists.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub name: String,
+}
+
+/// `PUT /api/watchlists/{id}`: rename and/or make it the default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWatchlistRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `true` makes this list the default (the others stop being it).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// `POST /api/watchlists/{id}/symbols` and `POST /api/watchlist`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddSymbolRequest {
+    /// Upper-cased; `^[A-Z][A-Z0-9.]{0,9}$`.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10))]
+    pub symbol: String,
+    /// A name to show; the broker's asset name when omitted and an account
+    /// is active.
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The user's settings: `settings.yaml` of the Python version as JSON.
+/// Missing groups and fields take that file's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub indicators: IndicatorSettings,
+    pub signal: SignalSettings,
+    pub execution: ExecutionSettings,
+    pub data: DataSettings,
+    pub schedule: ScheduleSettings,
+}
+
+/// `indicators`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct IndicatorSettings {
+    pub rsi: RsiSettings,
+    pub sma_crossover: SmaCrossoverSettings,
+    pub macd: MacdSettings,
+    pub bollinger_bands: BollingerSettings,
+}
+
+/// `indicators.rsi`: buy below `oversold`, sell above `overbought`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct RsiSettings {
+    pub enabled: bool,
+    pub period: u32,
+    pub overbought: f64,
+    pub oversold: f64,
+}
+
+impl Default for RsiSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            period: 14,
+            overbought: 70.0,
+            oversold: 30.0,
+        }
+    }
+}
+
+/// `indicators.sma_crossover`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct SmaCrossoverSettings {
+    pub enabled: bool,
+    pub short_period: u32,
+    pub long_period: u32,
+}
+
+impl Default for SmaCrossoverSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            short_period: 20,
+            long_period: 50,
+        }
+    }
+}
+
+/// `indicators.macd`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct MacdSettings {
+    pub enabled: bool,
+    pub fast_period: u32,
+    pub slow_period: u32,
+    pub signal_period: u32,
+}
+
+impl Default for MacdSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            fast_period: 12,
+            slow_period: 26,
+            signal_period: 9,
+        }
+    }
+}
+
+/// `indicators.bollinger_bands`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct BollingerSettings {
+    pub enabled: bool,
+    pub period: u32,
+    pub std_dev: f64,
+}
+
+impl Default for BollingerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            period: 20,
+            std_dev: 2.0,
+        }
+    }
+}
+
+/// `signal.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SignalMode {
+    #[default]
+    Any,
+    Majority,
+    Unanimous,
+}
+
+/// `signal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalSettings {
+    pub mode: SignalMode,
+    pub min_agree: u32,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        Self {
+            mode: SignalMode::Any,
+            min_agree: 2,
+        }
+    }
+}
+
+/// `execution`: how auto-trade sizes and places orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionSettings {
+    /// `market` (the only type auto-trade places for now).
+    pub order_type: String,
+    pub time_in_force: String,
+    /// % of equity per position, 0.1 to 100.
+    pub position_size_pct: f64,
+    /// 1 to 100.
+    pub max_positions: u32,
+    pub allow_short: bool,
+}
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        Self {
+            order_type: "market".to_owned(),
+            time_in_force: "day".to_owned(),
+            position_size_pct: 5.0,
+            max_positions: 10,
+            allow_short: false,
+        }
+    }
+}
+
+/// `data`: which bars the rules see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSettings {
+    /// One of Alpaca's: `1Min`-`59Min`, `1Hour`-`23Hour`, `1Day`, `1Week`,
+    /// `1Month`, `2Month`, `3Month`, `4Month`, `6Month`, `12Month`.
+    pub timeframe: String,
+    /// 1 to 3650.
+    pub lookback_days: u32,
+    /// `iex` (default) or `sip`.
+    pub feed: String,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self {
+            timeframe: "1Day".to_owned(),
+            lookback_days: 100,
+            feed: "iex".to_owned(),
+        }
+    }
+}
+
+/// `schedule`: when the scheduler computes signals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    pub enabled: bool,
+    /// 1 to 1440 minutes (used when `cron` is null).
+    pub interval_minutes: u32,
+    /// A 5-field cron expression in America/New_York time, or null.
+    pub cron: Option<String>,
+    pub market_hours_only: bool,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_minutes: 5,
+            cron: None,
+            market_hours_only: true,
+        }
+    }
+}
+
+/// One rule's vote, why, and the values behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleVote {
+    /// `rsi`, `sma_crossover`, `macd`, `bollinger_bands`.
+    pub rule: String,
+    /// `buy`, `sell` or `none`.
+    pub vote: String,
+    pub reason: String,
+    /// Indicator values on the last bar (null while warming up).
+    pub values: std::collections::BTreeMap<String, Option<f64>>,
+}
+
+/// The signal for one symbol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SymbolSignal {
+    pub symbol: String,
+    pub name: Option<String>,
+    /// `buy`, `sell` or `hold`; null when the symbol failed (see `error`).
+    pub action: Option<String>,
+    /// 0-100: the larger of buy and sell votes over the enabled rules.
+    pub strength_pct: Option<f64>,
+    pub votes: Vec<RuleVote>,
+    /// The last closed bar's close.
+    pub price: Option<f64>,
+    /// The last closed bar's start.
+    pub bar_time: Option<DateTime<Utc>>,
+    /// Closed bars the rules saw.
+    pub bars: usize,
+    /// Why this symbol has no signal (unknown symbol, too few bars).
+    pub error: Option<String>,
+}
+
+/// `GET /api/signals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignalList {
+    pub watchlist_id: i64,
+    pub timeframe: String,
+    /// Bars per symbol the rules see (W).
+    pub window: usize,
+    pub signals: Vec<SymbolSignal>,
+}

@@ -1,0 +1,42 @@
+//! Each user's settings: the Python version's `settings.yaml` groups as one
+//! JSON document (validated by the server before it is stored).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use trader_api_types::UserId;
+
+use crate::schema::user_settings;
+use crate::users::now;
+use crate::{DbConnection, DbError};
+
+/// The user's stored settings JSON, if they ever saved any.
+pub fn get(conn: &mut DbConnection, user: UserId) -> Result<Option<String>, DbError> {
+    Ok(user_settings::table
+        .find(user.0)
+        .select(user_settings::settings)
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores the user's settings JSON (replacing what was there).
+pub fn put(conn: &mut DbConnection, user: UserId, json: &str) -> Result<(), DbError> {
+    let at: NaiveDateTime = now().naive_utc();
+    conn.transaction(|conn| {
+        let n = diesel::update(user_settings::table.find(user.0))
+            .set((
+                user_settings::settings.eq(json),
+                user_settings::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(user_settings::table)
+                .values((
+                    user_settings::user_id.eq(user.0),
+                    user_settings::settings.eq(json),
+                    user_settings::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,97 @@
+//! The user's settings (`/api/indicators`): the Python version's
+//! `settings.yaml` as JSON. Reading takes a session or any token; changing
+//! takes a session or a `trade` token. One 422 names every bad field by its
+//! JSON path.
+
+use actix_web::{get, patch, put, web};
+use trader_api_types::ErrorBody;
+use trader_api_types::signals::Settings;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, blocking};
+use crate::json::ApiJson;
+use crate::meta::{Event, RequestMeta, audit};
+use crate::services::settings as service;
+use crate::state::AppState;
+
+/// The user's settings (the defaults until they save any).
+#[utoipa::path(
+    tag = "settings",
+    operation_id = "get_indicators",
+    responses((status = 200, body = Settings), (status = "default", description = "An error", body = ErrorBody)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/indicators")]
+pub(crate) async fn get_indicators(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<web::Json<Settings>, ApiError> {
+    Ok(web::Json(service::load(&state, caller.id()).await?))
+}
+
+async fn audit_saved(
+    state: &AppState,
+    caller: &AuthUser,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let pool = state.pool.clone();
+    let now = state.clock.now();
+    let (user, meta) = (caller.user.clone(), meta.clone());
+    blocking(move || {
+        let mut conn = pool.get()?;
+        audit(&mut conn, &meta, Event::of(&user, "settings_changed"), now)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Replaces the settings (missing groups and fields take the defaults).
+#[utoipa::path(
+    tag = "settings",
+    operation_id = "put_indicators",
+    request_body = Settings,
+    responses(
+        (status = 200, body = Settings),
+        (status = 422, description = "Every bad field, by its JSON path", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []))
+)]
+#[put("/indicators")]
+pub(crate) async fn put_indicators(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    meta: RequestMeta,
+    body: ApiJson<Settings>,
+) -> Result<web::Json<Settings>, ApiError> {
+    let settings = body.into_inner();
+    service::save(&state, caller.id(), &settings).await?;
+    audit_saved(&state, &caller, &meta).await?;
+    Ok(web::Json(settings))
+}
+
+/// Changes some settings: a JSON merge patch (RFC 7396) on the current ones.
+#[utoipa::path(
+    tag = "settings",
+    operation_id = "patch_indicators",
+    request_body(content = Object, description = "A JSON merge patch, e.g. {\"indicators\": {\"rsi\": {\"period\": 10}}}", content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, body = Settings),
+        (status = 422, description = "Every bad field, by its JSON path", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = []))
+)]
+#[patch("/indicators")]
+pub(crate) async fn patch_indicators(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    meta: RequestMeta,
+    body: ApiJson<serde_json::Value>,
+) -> Result<web::Json<Settings>, ApiError> {
+    let current = service::load(&state, caller.id()).await?;
+    let merged = service::merge(&current, &body.into_inner())?;
+    service::save(&state, caller.id(), &merged).await?;
+    audit_saved(&state, &caller, &meta).await?;
+    Ok(web::Json(merged))
+}

@@ -1,0 +1,194 @@
+//! Signals on demand: the bars of every symbol of a watchlist in one
+//! multi-symbol request (pages followed), only closed bars, the last W of
+//! them through the user's rules.
+//!
+//! W = max(bars the rules need to settle, bars that `data.lookback_days`
+//! spans at the timeframe), so `alpaca-trader signals --window W` on the
+//! same bars and settings gives the same answer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use trader_alpaca::{Bar, BarsQuery};
+use trader_api_types::signals::{RuleVote, Settings, SymbolSignal};
+use trader_indicators::{Bars, Signal, SignalEngine, Vote};
+
+use crate::error::ApiError;
+use crate::services::broker::{Target, broker_error};
+use crate::services::settings::signal_config;
+use crate::state::AppState;
+
+/// The length of one bar of `timeframe` (an Alpaca timeframe, checked).
+pub fn bar_length(timeframe: &str) -> Duration {
+    let digits: String = timeframe.chars().take_while(char::is_ascii_digit).collect();
+    let n = i64::from(digits.parse::<u32>().unwrap_or(1));
+    match &timeframe[digits.len()..] {
+        "Min" => Duration::minutes(n),
+        "Hour" => Duration::hours(n),
+        "Week" => Duration::weeks(n),
+        "Month" => Duration::days(30 * n),
+        _ => Duration::days(n),
+    }
+}
+
+/// Calendar days that surely hold `bars` bars of `timeframe`: markets trade
+/// 6.5 hours a day, about 252 days a year (weekends and holidays), so a
+/// half more calendar days plus three weeks of slack.
+fn days_for(bars: usize, timeframe: &str) -> i64 {
+    let len = bar_length(timeframe);
+    let bars = i64::try_from(bars).unwrap_or(i64::MAX / 4);
+    let trading_days = if len >= Duration::days(1) {
+        bars.saturating_mul(len.num_days().max(1))
+    } else {
+        let per_day = (390 / len.num_minutes().max(1)).max(1);
+        bars / per_day + 1
+    };
+    trading_days.saturating_mul(3) / 2 + 21
+}
+
+/// W for `settings`: the bars the rules need, or more when the lookback
+/// spans more.
+pub fn window(settings: &Settings, lookback_bars: usize) -> usize {
+    signal_config(settings)
+        .bars_needed()
+        .max(lookback_bars)
+        .max(1)
+}
+
+/// The reason a rule voted as it did, in words.
+fn reason(rule: &str, vote: Vote, values: &BTreeMap<String, Option<f64>>, s: &Settings) -> String {
+    let v = |k: &str| values.get(k).copied().flatten();
+    let f = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}"));
+    match (rule, vote) {
+        (_, Vote::None) if values.values().all(Option::is_none) => "not enough bars yet".to_owned(),
+        ("rsi", Vote::Buy) => format!(
+            "RSI {} is below {} (oversold)",
+            f(v("rsi")),
+            s.indicators.rsi.oversold
+        ),
+        ("rsi", Vote::Sell) => format!(
+            "RSI {} is above {} (overbought)",
+            f(v("rsi")),
+            s.indicators.rsi.overbought
+        ),
+        ("rsi", Vote::None) => format!("RSI {} is between the thresholds", f(v("rsi"))),
+        ("sma_crossover", Vote::Buy) => "the short SMA crossed above the long SMA".to_owned(),
+        ("sma_crossover", Vote::Sell) => "the short SMA crossed below the long SMA".to_owned(),
+        ("sma_crossover", Vote::None) => "no SMA crossover on this bar".to_owned(),
+        ("macd", Vote::Buy) => "MACD crossed above its signal line".to_owned(),
+        ("macd", Vote::Sell) => "MACD crossed below its signal line".to_owned(),
+        ("macd", Vote::None) => "no MACD crossover on this bar".to_owned(),
+        ("bollinger_bands", Vote::Buy) => "the close touched the lower band".to_owned(),
+        ("bollinger_bands", Vote::Sell) => "the close touched the upper band".to_owned(),
+        ("bollinger_bands", Vote::None) => "the close is between the bands".to_owned(),
+        (other, _) => format!("{other} voted"),
+    }
+}
+
+fn vote_str(v: Vote) -> &'static str {
+    match v {
+        Vote::Buy => "buy",
+        Vote::Sell => "sell",
+        Vote::None => "none",
+    }
+}
+
+/// One symbol's signal over its last `window` closed bars.
+pub fn evaluate(
+    engine: &SignalEngine,
+    settings: &Settings,
+    symbol: &str,
+    name: Option<String>,
+    bars: &[Bar],
+    window: usize,
+) -> SymbolSignal {
+    let tail = &bars[bars.len().saturating_sub(window)..];
+    let empty = |error: String| SymbolSignal {
+        symbol: symbol.to_owned(),
+        name: name.clone(),
+        action: None,
+        strength_pct: None,
+        votes: Vec::new(),
+        price: None,
+        bar_time: None,
+        bars: tail.len(),
+        error: Some(error),
+    };
+    if tail.is_empty() {
+        return empty("the data source has no bars for this symbol".to_owned());
+    }
+    let col = |f: fn(&Bar) -> f64| tail.iter().map(f).collect::<Vec<f64>>();
+    let (o, h, l, c, v) = (
+        col(|b| b.o),
+        col(|b| b.h),
+        col(|b| b.l),
+        col(|b| b.c),
+        col(|b| b.v),
+    );
+    let Ok(series) = Bars::new(&o, &h, &l, &c, &v) else {
+        return empty("the bars could not be read".to_owned());
+    };
+    let signal: Signal = engine.evaluate(&series);
+    let last = tail.last();
+    SymbolSignal {
+        symbol: symbol.to_owned(),
+        name,
+        action: Some(signal.action.as_str().to_owned()),
+        strength_pct: Some((signal.strength * 10_000.0).round() / 100.0),
+        votes: signal
+            .votes
+            .iter()
+            .map(|rv| {
+                let values: BTreeMap<String, Option<f64>> = rv
+                    .values
+                    .iter()
+                    .map(|iv| (iv.name.to_string(), iv.value))
+                    .collect();
+                RuleVote {
+                    rule: rv.rule.to_string(),
+                    vote: vote_str(rv.vote).to_owned(),
+                    reason: reason(&rv.rule, rv.vote, &values, settings),
+                    values,
+                }
+            })
+            .collect(),
+        price: last.map(|b| b.c),
+        bar_time: last.map(|b| b.t),
+        bars: tail.len(),
+        error: (tail.len() < window)
+            .then(|| format!("only {} closed bars; the rules want {window}", tail.len())),
+    }
+}
+
+/// The closed bars of `symbols` for `settings`, fetched in one
+/// multi-symbol request through `target`, and W. A bar still forming at
+/// `now` is dropped (it repaints).
+pub async fn closed_bars(
+    state: &AppState,
+    target: &Target,
+    settings: &Settings,
+    symbols: &[String],
+    now: DateTime<Utc>,
+) -> Result<(BTreeMap<String, Vec<Bar>>, usize), ApiError> {
+    let tf = settings.data.timeframe.as_str();
+    let needed = signal_config(settings).bars_needed();
+    let lookback_start = now - Duration::days(i64::from(settings.data.lookback_days));
+    let start = lookback_start.min(now - Duration::days(days_for(needed, tf)));
+    let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let mut query = BarsQuery::new(&refs, tf);
+    query.start = Some(start);
+    query.end = Some(now);
+    query.feed = Some(settings.data.feed.clone());
+    let mut bars = target
+        .client
+        .bars(&query)
+        .await
+        .map_err(|e| broker_error(state, &target.account, e))?;
+    let len = bar_length(tf);
+    let mut lookback_bars = 0;
+    for list in bars.values_mut() {
+        list.retain(|b| b.t + len <= now);
+        lookback_bars = lookback_bars.max(list.iter().filter(|b| b.t >= lookback_start).count());
+    }
+    Ok((bars, window(settings, lookback_bars)))
+}

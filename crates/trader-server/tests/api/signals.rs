@@ -1,0 +1,470 @@
+//! Watchlists, settings and signals over HTTP, against alpaca-sim.
+
+use alpaca_sim::{ClockMode, Mode, SimConfig, SimHandle, Simulator};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use trader_api_types::Role;
+use trader_db::Backend;
+
+use crate::support::{PASSWORD, TestApp, error_code};
+
+const KEY: &str = "PKSIGNALSTEST0000001";
+const SECRET: &str = "signals-test-secret-0001";
+const SETTINGS_YAML: &str =
+    include_str!("../../../trader-indicators/tests/fixtures/legacy-config/settings.yaml");
+
+fn wednesday_10am() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2024-07-10T14:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+struct World {
+    app: TestApp,
+    sim: SimHandle,
+    client: Client,
+    csrf: String,
+}
+
+impl World {
+    async fn new(backend: Backend, with_account: bool) -> Self {
+        let sim = Simulator::start(
+            SimConfig {
+                clock: ClockMode::Fixed(wednesday_10am()),
+                mode: Mode::Paper,
+                rate_limit_per_min: 0,
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let url = sim.base_url();
+        let app = TestApp::spawn_with(backend, move |s| {
+            s.broker_urls.sim = Some(url);
+        })
+        .await;
+        app.secret(KEY);
+        app.secret(SECRET);
+        app.create_user("alice", Role::User);
+        let client = app.client();
+        let csrf = app.login(&client, "alice", PASSWORD).await;
+        let w = Self {
+            app,
+            sim,
+            client,
+            csrf,
+        };
+        if with_account {
+            w.add_account().await;
+        }
+        w
+    }
+
+    async fn add_account(&self) {
+        let res = self
+            .call(
+                Method::POST,
+                "/api/accounts",
+                Some(json!({"name": "Sim", "environment": "sim", "key_id": KEY, "secret_key": SECRET})),
+            )
+            .await;
+        assert_eq!(res.0, StatusCode::CREATED, "{}", res.1);
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let res = self
+            .app
+            .send(&self.client, method, path, body, Some(&self.csrf))
+            .await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// Lists: the default made on first use, more lists, symbols checked
+/// against the broker, duplicates 409, the Python version's routes on the
+/// default list, and another user's list is 404.
+async fn watchlists_work_like_the_python_version_and_more(backend: Backend) {
+    let w = World::new(backend, true).await;
+    let (status, lists) = w.call(Method::GET, "/api/watchlists", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lists["watchlists"][0]["name"], "Watchlist");
+    assert_eq!(lists["watchlists"][0]["is_default"], true);
+
+    let (status, added) = w
+        .call(
+            Method::POST,
+            "/api/watchlist",
+            Some(json!({"symbol": "aapl"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["symbol"], "AAPL");
+    assert!(
+        added["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "the broker's name: {added}"
+    );
+    let (status, dup) = w
+        .call(
+            Method::POST,
+            "/api/watchlist",
+            Some(json!({"symbol": "AAPL"})),
+        )
+        .await;
+    assert_eq!(
+        (status, dup["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (status, bad) = w
+        .call(
+            Method::POST,
+            "/api/watchlist",
+            Some(json!({"symbol": "1ABC"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad["error"]["fields"]["symbol"].is_string());
+    let (status, unknown) = w
+        .call(
+            Method::POST,
+            "/api/watchlist",
+            Some(json!({"symbol": "ZZZZQ"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{unknown}");
+
+    let (status, tech) = w
+        .call(
+            Method::POST,
+            "/api/watchlists",
+            Some(json!({"name": "Tech"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(tech["is_default"], false);
+    let tech_id = tech["id"].as_i64().unwrap();
+    let (status, _) = w
+        .call(
+            Method::POST,
+            "/api/watchlists",
+            Some(json!({"name": "tech"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/watchlists/{tech_id}/symbols"),
+            Some(json!({"symbol": "MSFT"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Make Tech the default; the old default can then be deleted.
+    let (status, tech) = w
+        .call(
+            Method::PUT,
+            &format!("/api/watchlists/{tech_id}"),
+            Some(json!({"is_default": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, tech["is_default"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (_, default) = w.call(Method::GET, "/api/watchlist", None).await;
+    assert_eq!(default["symbols"][0]["symbol"], "MSFT");
+    let (status, _) = w
+        .call(Method::DELETE, &format!("/api/watchlists/{tech_id}"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the default cannot go while others exist"
+    );
+    let (status, _) = w.call(Method::DELETE, "/api/watchlist/MSFT", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.call(Method::DELETE, "/api/watchlist/MSFT", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bob sees none of it.
+    w.app.create_user("bob", Role::User);
+    let bob = w.app.client();
+    let bob_csrf = w.app.login(&bob, "bob", PASSWORD).await;
+    for (method, path) in [
+        (Method::GET, format!("/api/watchlists/{tech_id}/symbols")),
+        (Method::PUT, format!("/api/watchlists/{tech_id}")),
+        (Method::DELETE, format!("/api/watchlists/{tech_id}")),
+        (Method::GET, format!("/api/signals?watchlist={tech_id}")),
+    ] {
+        let body = (method == Method::PUT).then(|| json!({"name": "mine"}));
+        let res = w
+            .app
+            .send(&bob, method.clone(), &path, body, Some(&bob_csrf))
+            .await;
+        assert_eq!(
+            error_code(res).await.0,
+            StatusCode::NOT_FOUND,
+            "{method} {path}"
+        );
+    }
+    let events = w.app.audit_events(None);
+    assert!(events.contains(&"watchlist_symbol_added".to_owned()));
+    assert!(events.contains(&"watchlist_created".to_owned()));
+}
+
+/// The settings: the Python version's defaults, and at every boundary just
+/// inside passes and just outside is a 422 naming the field's JSON path.
+async fn settings_validate_at_every_boundary(backend: Backend) {
+    let w = World::new(backend, false).await;
+    let (status, defaults) = w.call(Method::GET, "/api/indicators", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(defaults["indicators"]["rsi"]["period"], 14);
+    assert_eq!(defaults["indicators"]["sma_crossover"]["long_period"], 50);
+    assert_eq!(defaults["signal"]["mode"], "any");
+    assert_eq!(defaults["signal"]["min_agree"], 2);
+    assert_eq!(defaults["data"]["feed"], "iex");
+    assert_eq!(defaults["execution"]["position_size_pct"], 5.0);
+
+    // (path, patch with the value just inside, just outside)
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "indicators.rsi.period",
+            json!({"indicators": {"rsi": {"period": 2}}}),
+            json!({"indicators": {"rsi": {"period": 1}}}),
+        ),
+        (
+            "indicators.rsi.period",
+            json!({"indicators": {"rsi": {"period": 500}}}),
+            json!({"indicators": {"rsi": {"period": 501}}}),
+        ),
+        (
+            "indicators.bollinger_bands.std_dev",
+            json!({"indicators": {"bollinger_bands": {"std_dev": 5.0}}}),
+            json!({"indicators": {"bollinger_bands": {"std_dev": 5.01}}}),
+        ),
+        (
+            "indicators.bollinger_bands.std_dev",
+            json!({"indicators": {"bollinger_bands": {"std_dev": 0.5}}}),
+            json!({"indicators": {"bollinger_bands": {"std_dev": 0.49}}}),
+        ),
+        (
+            "execution.position_size_pct",
+            json!({"execution": {"position_size_pct": 0.1}}),
+            json!({"execution": {"position_size_pct": 0.09}}),
+        ),
+        (
+            "execution.position_size_pct",
+            json!({"execution": {"position_size_pct": 100.0}}),
+            json!({"execution": {"position_size_pct": 100.01}}),
+        ),
+        (
+            "execution.max_positions",
+            json!({"execution": {"max_positions": 1}}),
+            json!({"execution": {"max_positions": 0}}),
+        ),
+        (
+            "execution.max_positions",
+            json!({"execution": {"max_positions": 100}}),
+            json!({"execution": {"max_positions": 101}}),
+        ),
+        (
+            "schedule.interval_minutes",
+            json!({"schedule": {"interval_minutes": 1}}),
+            json!({"schedule": {"interval_minutes": 0}}),
+        ),
+        (
+            "schedule.interval_minutes",
+            json!({"schedule": {"interval_minutes": 1440}}),
+            json!({"schedule": {"interval_minutes": 1441}}),
+        ),
+        (
+            "schedule.cron",
+            json!({"schedule": {"cron": "*/5 9-16 * * 1-5"}}),
+            json!({"schedule": {"cron": "*/5 9-16 * * 1-5 2024"}}),
+        ),
+        (
+            "data.timeframe",
+            json!({"data": {"timeframe": "59Min"}}),
+            json!({"data": {"timeframe": "60Min"}}),
+        ),
+        (
+            "data.timeframe",
+            json!({"data": {"timeframe": "23Hour"}}),
+            json!({"data": {"timeframe": "24Hour"}}),
+        ),
+        (
+            "data.feed",
+            json!({"data": {"feed": "sip"}}),
+            json!({"data": {"feed": "otc"}}),
+        ),
+        (
+            "data.lookback_days",
+            json!({"data": {"lookback_days": 3650}}),
+            json!({"data": {"lookback_days": 3651}}),
+        ),
+        (
+            "execution.order_type",
+            json!({"execution": {"order_type": "market"}}),
+            json!({"execution": {"order_type": "limit"}}),
+        ),
+    ];
+    for (path, inside, outside) in cases {
+        let (status, body) = w
+            .call(Method::PATCH, "/api/indicators", Some(inside.clone()))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path} inside: {inside} -> {body}");
+        let (status, body) = w
+            .call(Method::PATCH, "/api/indicators", Some(outside.clone()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} outside: {outside} -> {body}"
+        );
+        assert!(body["error"]["fields"][path].is_string(), "{path}: {body}");
+        // Back to the defaults for the next case.
+        let (status, _) = w
+            .call(Method::PUT, "/api/indicators", Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Every rule off: refused; several bad fields in one answer.
+    let (status, body) = w
+        .call(
+            Method::PUT,
+            "/api/indicators",
+            Some(json!({"indicators": {"rsi": {"enabled": false}, "sma_crossover": {"enabled": false}, "macd": {"enabled": false}, "bollinger_bands": {"enabled": false}}, "data": {"feed": "x", "lookback_days": 0}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for path in ["indicators", "data.feed", "data.lookback_days"] {
+        assert!(body["error"]["fields"][path].is_string(), "{path}: {body}");
+    }
+    let (_, now) = w.call(Method::GET, "/api/indicators", None).await;
+    assert_eq!(now, defaults, "nothing half-written");
+}
+
+/// The signals through the API equal `signals --window W` on the same bars
+/// and settings, for the Python version's settings in its three modes.
+async fn signals_equal_the_signals_command(backend: Backend) {
+    let w = World::new(backend, true).await;
+    for symbol in ["AAPL", "MSFT", "TSLA", "SPY"] {
+        let (status, _) = w
+            .call(
+                Method::POST,
+                "/api/watchlist",
+                Some(json!({"symbol": symbol})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let broker = trader_alpaca::Broker::new(
+        trader_alpaca::BrokerUrls::all_at(&w.sim.base_url()),
+        trader_alpaca::ClientConfig::default(),
+    )
+    .unwrap();
+    let client = broker
+        .for_account(
+            trader_alpaca::AccountKey(1),
+            trader_alpaca::Environment::Sim,
+            &trader_alpaca::BrokerKeys::new(KEY, SECRET),
+        )
+        .unwrap();
+    for (mode, min_agree) in [("any", 2), ("majority", 2), ("unanimous", 2)] {
+        let (status, _) = w
+            .call(
+                Method::PATCH,
+                "/api/indicators",
+                Some(json!({"signal": {"mode": mode, "min_agree": min_agree}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, list) = w.call(Method::GET, "/api/signals", None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let window = usize::try_from(list["window"].as_u64().unwrap()).unwrap();
+        assert!(window >= 150, "W covers the rules' warm-up: {window}");
+        let yaml = SETTINGS_YAML.replace("mode: any", &format!("mode: {mode}"));
+        for row in list["signals"].as_array().unwrap() {
+            let symbol = row["symbol"].as_str().unwrap();
+            assert!(row["error"].is_null(), "{row}");
+            // The same bars, straight from the simulator.
+            let mut query = trader_alpaca::BarsQuery::new(&[symbol], "1Day");
+            query.start = Some(wednesday_10am() - chrono::Duration::days(400));
+            query.end = Some(wednesday_10am());
+            query.feed = Some("iex".to_owned());
+            let bars = client.bars(&query).await.unwrap().remove(symbol).unwrap();
+            let closed: Vec<_> = bars
+                .into_iter()
+                .filter(|b| b.t + chrono::Duration::days(1) <= wednesday_10am())
+                .collect();
+            let tail = &closed[closed.len() - window..];
+            let mut csv = String::from("open,high,low,close,volume\n");
+            for b in tail {
+                csv.push_str(&format!("{},{},{},{},{}\n", b.o, b.h, b.l, b.c, b.v));
+            }
+            let out = trader_indicators::signals_csv(&csv, &yaml, window).unwrap();
+            let last = out.lines().nth(1).unwrap();
+            let cols: Vec<&str> = last.split(',').collect();
+            assert_eq!(row["action"], cols[2], "{symbol} {mode}: {row} vs {last}");
+            let strength: f64 = cols[3].parse().unwrap();
+            assert!((row["strength_pct"].as_f64().unwrap() - strength * 100.0).abs() < 0.01);
+            let votes: Vec<&str> = row["votes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| match v["vote"].as_str().unwrap() {
+                    "none" => "",
+                    other => other,
+                })
+                .map(|v| match v {
+                    "buy" => "buy",
+                    "sell" => "sell",
+                    _ => "",
+                })
+                .collect();
+            assert_eq!(votes, cols[4..8].to_vec(), "{symbol} {mode}");
+            assert_eq!(row["price"].as_f64().unwrap(), tail.last().unwrap().c);
+        }
+    }
+}
+
+/// A symbol the data source does not know is reported in its own row.
+async fn an_unknown_symbol_fails_only_its_row(backend: Backend) {
+    let w = World::new(backend, false).await;
+    // Added before any account: only the shape is checked.
+    for symbol in ["AAPL", "NOPEX"] {
+        let (status, _) = w
+            .call(
+                Method::POST,
+                "/api/watchlist",
+                Some(json!({"symbol": symbol})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, body) = w.call(Method::GET, "/api/signals", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_active_account"))
+    );
+    w.add_account().await;
+    let (status, list) = w.call(Method::GET, "/api/signals", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let rows = list["signals"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["action"].is_string(), "{}", rows[0]);
+    assert!(
+        rows[1]["action"].is_null() && rows[1]["error"].is_string(),
+        "{}",
+        rows[1]
+    );
+}
+
+crate::api_tests!(
+    watchlists_work_like_the_python_version_and_more,
+    settings_validate_at_every_boundary,
+    signals_equal_the_signals_command,
+    an_unknown_symbol_fails_only_its_row,
+);
