@@ -327,3 +327,47 @@ pub struct SignalList {
     pub window: usize,
     pub signals: Vec<SymbolSignal>,
 }
+
+/// A bar of a chart (numbers, as Alpaca sends them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChartBar {
+    /// The bar's start.
+    pub t: DateTime<Utc>,
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: f64,
+}
+
+/// A signal on the chart: a bar whose rules said buy or sell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChartMarker {
+    pub t: DateTime<Utc>,
+    /// `buy` or `sell`.
+    pub action: String,
+    pub strength_pct: f64,
+    pub price: f64,
+}
+
+/// `GET /api/chart/{symbol}`: bars, the user's indicators aligned with them
+/// (one value per bar, null during warm-up) and the signal markers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChartData {
+    pub symbol: String,
+    pub timeframe: String,
+    pub bars: Vec<ChartBar>,
+    pub sma_short: Vec<Option<f64>>,
+    pub sma_long: Vec<Option<f64>>,
+    pub bb_upper: Vec<Option<f64>>,
+    pub bb_middle: Vec<Option<f64>>,
+    pub bb_lower: Vec<Option<f64>>,
+    pub rsi: Vec<Option<f64>>,
+    pub macd: Vec<Option<f64>>,
+    pub macd_signal: Vec<Option<f64>>,
+    pub macd_hist: Vec<Option<f64>>,
+    pub markers: Vec<ChartMarker>,
+}

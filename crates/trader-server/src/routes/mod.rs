@@ -195,6 +195,7 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(indicators::put_indicators)
     .service(indicators::patch_indicators)
     .service(signals::list_signals)
+    .service(signals::get_chart)
     .service(
         scope::scope("/admin")
             .service(admin::list_users)

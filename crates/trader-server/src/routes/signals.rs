@@ -85,3 +85,77 @@ pub(crate) async fn list_signals(
         signals: out,
     }))
 }
+
+/// `GET /api/chart/{symbol}` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChartQuery {
+    /// One of Alpaca's timeframes (default: the settings' `data.timeframe`).
+    pub timeframe: Option<String>,
+    /// Bars to return, 1-1000 (default 200).
+    pub limit: Option<u32>,
+    /// One of your trading account ids for the market data (default: the
+    /// active one).
+    pub account: Option<i64>,
+}
+
+/// A symbol's chart: bars, the user's indicators aligned with them, and
+/// the signal markers (replayed over the returned bars).
+#[utoipa::path(
+    tag = "signals",
+    operation_id = "get_chart",
+    params(("symbol" = String, Path, description = "The symbol"), ChartQuery),
+    responses(
+        (status = 200, body = trader_api_types::signals::ChartData),
+        (status = 404, description = "No bars for this symbol, or no such trading account of yours", body = ErrorBody),
+        (status = 409, description = "No active trading account", body = ErrorBody),
+        (status = 422, description = "A parameter is not acceptable", body = ErrorBody),
+        (status = 502, description = "The broker failed", body = ErrorBody),
+        (status = 503, description = "The broker's rate limit", body = ErrorBody),
+        (status = 504, description = "The broker did not answer in time", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/chart/{symbol}")]
+pub(crate) async fn get_chart(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+    query: web::Query<ChartQuery>,
+) -> Result<web::Json<trader_api_types::signals::ChartData>, ApiError> {
+    let symbol = broker::parse_symbol("symbol", &path.into_inner())?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1 to 1000"));
+    }
+    let user_settings = settings::load(&state, caller.id()).await?;
+    let timeframe = q
+        .timeframe
+        .unwrap_or_else(|| user_settings.data.timeframe.clone());
+    if !settings::is_timeframe(&timeframe) {
+        return Err(ApiError::field(
+            "timeframe",
+            "must be one of Alpaca's timeframes, e.g. 1Day or 15Min",
+        ));
+    }
+    let target = broker::target(&state, caller.id(), q.account).await?;
+    let now = match target.client.clock().await {
+        Ok(clock) => clock.timestamp,
+        Err(_) => state.clock.now(),
+    };
+    let limit = usize::try_from(limit).unwrap_or(200);
+    Ok(web::Json(
+        signals::chart(
+            &state,
+            &target,
+            &user_settings,
+            &symbol,
+            &timeframe,
+            limit,
+            now,
+        )
+        .await?,
+    ))
+}

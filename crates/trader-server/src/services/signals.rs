@@ -192,3 +192,133 @@ pub async fn closed_bars(
     }
     Ok((bars, window(settings, lookback_bars)))
 }
+
+/// The chart of `symbol`: its last `limit` closed bars, the user's
+/// indicators over them (computed with the warm-up bars before, so the
+/// first returned bars already have values), and a marker on every bar
+/// whose rules said buy or sell, replayed over exactly W bars each as
+/// `GET /api/signals` would have, so a span the scheduler never ran still
+/// has its markers.
+pub async fn chart(
+    state: &AppState,
+    target: &Target,
+    settings: &Settings,
+    symbol: &str,
+    timeframe: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<trader_api_types::signals::ChartData, ApiError> {
+    use trader_api_types::signals::{ChartBar, ChartData, ChartMarker};
+    use trader_indicators::indicators::{bbands, macd, rsi, sma};
+
+    let config = signal_config(settings);
+    let lookback_start = now - Duration::days(i64::from(settings.data.lookback_days));
+    let mut query = BarsQuery::new(&[symbol], timeframe);
+    query.start = Some(
+        now - Duration::days(days_for(limit + config.bars_needed(), timeframe))
+            - Duration::days(i64::from(settings.data.lookback_days)),
+    );
+    query.end = Some(now);
+    query.feed = Some(settings.data.feed.clone());
+    let mut all = target
+        .client
+        .bars(&query)
+        .await
+        .map_err(|e| broker_error(state, &target.account, e))?;
+    let len = bar_length(timeframe);
+    let mut bars = all.remove(symbol).unwrap_or_default();
+    bars.retain(|b| b.t + len <= now);
+    if bars.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    // The same W as GET /api/signals, so the last marker is its signal.
+    let warmup = window(
+        settings,
+        bars.iter().filter(|b| b.t >= lookback_start).count(),
+    );
+    let bars = &bars[bars.len().saturating_sub(limit + warmup)..];
+    let first = bars.len().saturating_sub(limit);
+    let close: Vec<f64> = bars.iter().map(|b| b.c).collect();
+    let period = |p: u32| usize::try_from(p).unwrap_or(2);
+    let ind = &settings.indicators;
+    let cut = |s: Result<trader_indicators::Series, trader_indicators::IndicatorError>| {
+        s.map(|s| s.to_options()[first..].to_vec())
+            .unwrap_or_else(|_| vec![None; bars.len() - first])
+    };
+    let bands = bbands(
+        &close,
+        period(ind.bollinger_bands.period),
+        ind.bollinger_bands.std_dev,
+        ind.bollinger_bands.std_dev,
+    );
+    let m = macd(
+        &close,
+        period(ind.macd.fast_period),
+        period(ind.macd.slow_period),
+        period(ind.macd.signal_period),
+    );
+    let engine = SignalEngine::from_config(&config)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored settings are invalid: {e}")))?;
+    let col = |f: fn(&Bar) -> f64| bars.iter().map(f).collect::<Vec<f64>>();
+    let (o, h, l, v) = (col(|b| b.o), col(|b| b.h), col(|b| b.l), col(|b| b.v));
+    let mut markers = Vec::new();
+    let window = warmup;
+    for (i, bar) in bars.iter().enumerate().skip(first) {
+        if i + 1 < window {
+            continue;
+        }
+        let range = i + 1 - window..i + 1;
+        let Ok(series) = Bars::new(
+            &o[range.clone()],
+            &h[range.clone()],
+            &l[range.clone()],
+            &close[range.clone()],
+            &v[range],
+        ) else {
+            continue;
+        };
+        let signal = engine.evaluate(&series);
+        if signal.action != trader_indicators::Action::Hold {
+            markers.push(ChartMarker {
+                t: bar.t,
+                action: signal.action.as_str().to_owned(),
+                strength_pct: (signal.strength * 10_000.0).round() / 100.0,
+                price: bar.c,
+            });
+        }
+    }
+    Ok(ChartData {
+        symbol: symbol.to_owned(),
+        timeframe: timeframe.to_owned(),
+        bars: bars[first..]
+            .iter()
+            .map(|b| ChartBar {
+                t: b.t,
+                o: b.o,
+                h: b.h,
+                l: b.l,
+                c: b.c,
+                v: b.v,
+            })
+            .collect(),
+        sma_short: cut(sma(&close, period(ind.sma_crossover.short_period))),
+        sma_long: cut(sma(&close, period(ind.sma_crossover.long_period))),
+        bb_upper: cut(bands
+            .as_ref()
+            .map(|b| b.upper.clone())
+            .map_err(Clone::clone)),
+        bb_middle: cut(bands
+            .as_ref()
+            .map(|b| b.middle.clone())
+            .map_err(Clone::clone)),
+        bb_lower: cut(bands
+            .as_ref()
+            .map(|b| b.lower.clone())
+            .map_err(Clone::clone)),
+        rsi: cut(rsi(&close, period(ind.rsi.period))),
+        macd: cut(m.as_ref().map(|x| x.macd.clone()).map_err(Clone::clone)),
+        macd_signal: cut(m.as_ref().map(|x| x.signal.clone()).map_err(Clone::clone)),
+        macd_hist: cut(m.as_ref().map(|x| x.hist.clone()).map_err(Clone::clone)),
+        markers,
+    })
+}

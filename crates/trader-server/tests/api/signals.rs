@@ -462,7 +462,74 @@ async fn an_unknown_symbol_fails_only_its_row(backend: Backend) {
     );
 }
 
+/// The chart: bars with the indicators aligned (values from the first bar,
+/// thanks to the warm-up bars), and markers that agree with the signals.
+async fn the_chart_is_ready_to_draw(backend: Backend) {
+    let w = World::new(backend, true).await;
+    w.call(
+        Method::POST,
+        "/api/watchlist",
+        Some(json!({"symbol": "AAPL"})),
+    )
+    .await;
+    let (status, chart) = w.call(Method::GET, "/api/chart/aapl?limit=120", None).await;
+    assert_eq!(status, StatusCode::OK, "{chart}");
+    let bars = chart["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 120);
+    for series in [
+        "sma_short",
+        "sma_long",
+        "bb_upper",
+        "bb_middle",
+        "bb_lower",
+        "rsi",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+    ] {
+        let values = chart[series].as_array().unwrap();
+        assert_eq!(values.len(), 120, "{series}");
+        assert!(
+            values.iter().all(Value::is_number),
+            "{series} has values from the first bar"
+        );
+    }
+    let times: Vec<&Value> = bars.iter().map(|b| &b["t"]).collect();
+    for m in chart["markers"].as_array().unwrap() {
+        assert!(times.contains(&&m["t"]), "{m}");
+        assert!(m["action"] == "buy" || m["action"] == "sell");
+    }
+    // The last bar's marker is the signal GET /api/signals gives now.
+    let (_, signals) = w.call(Method::GET, "/api/signals", None).await;
+    let action = signals["signals"][0]["action"].as_str().unwrap();
+    let last_marker = chart["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["t"] == *bars.last().unwrap().get("t").unwrap());
+    match last_marker {
+        Some(m) => assert_eq!(m["action"], action),
+        None => assert_eq!(action, "hold"),
+    }
+    for (path, status) in [
+        (
+            "/api/chart/AAPL?limit=1001",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/chart/AAPL?limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/api/chart/AAPL?timeframe=7Day",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/chart/NOPEX", StatusCode::NOT_FOUND),
+    ] {
+        let (got, body) = w.call(Method::GET, path, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+    }
+}
+
 crate::api_tests!(
+    the_chart_is_ready_to_draw,
     watchlists_work_like_the_python_version_and_more,
     settings_validate_at_every_boundary,
     signals_equal_the_signals_command,
