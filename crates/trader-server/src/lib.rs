@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod services;
 pub mod settings;
+pub mod spa;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -164,6 +164,10 @@ pub struct ServeArgs {
     /// shared by concurrent callers, in milliseconds.
     #[arg(long, env = "BROKER_CACHE_MS", default_value_t = 2000)]
     pub broker_cache_ms: u64,
+
+    /// The built web app (scripts/build-spa), served at `/`.
+    #[arg(long, env = "SPA_DIR", default_value = "./frontend/dist")]
+    pub spa_dir: PathBuf,
 }
 
 /// Who may register.
@@ -203,6 +207,8 @@ pub struct Settings {
     pub demo: bool,
     /// Deadlines, tries and the shared-read lifetime of broker calls.
     pub broker: trader_alpaca::ClientConfig,
+    /// The built web app, served at `/`.
+    pub spa_dir: PathBuf,
 }
 
 /// Why the configuration was refused. Messages name the variable and how to
@@ -409,6 +415,7 @@ impl Settings {
                 cache_ttl: std::time::Duration::from_millis(args.broker_cache_ms),
                 ..trader_alpaca::ClientConfig::default()
             },
+            spa_dir: args.spa_dir.clone(),
         };
         Ok((settings, source))
     }
@@ -417,6 +424,8 @@ impl Settings {
     /// fresh random keys, no scheduler.
     pub fn for_tests(database_url: DatabaseUrl, data_dir: PathBuf) -> Self {
         Self {
+            // No web app unless a test builds a fake one.
+            spa_dir: data_dir.join("no-spa"),
             database_url,
             data_dir,
             host: "127.0.0.1".to_owned(),

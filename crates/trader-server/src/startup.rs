@@ -195,6 +195,7 @@ impl Application {
         spawn_session_purge(state.clone());
         let app_state = state.clone();
         let limiters = routes::Limiters::new(&state);
+        let spa = crate::spa::Spa::new(&state.settings.spa_dir);
         let server = HttpServer::new(move || {
             let store = DbSessionStore::new(app_state.pool.clone(), app_state.clock.clone());
             let sessions = SessionMiddleware::builder(store, cookie_key.clone())
@@ -217,6 +218,7 @@ impl Application {
                 .app_data(web::Data::from(route_index.clone()))
                 .app_data(openapi_json.clone())
                 .configure(|cfg| routes::configure(cfg, &limiters, sessions))
+                .configure(|cfg| crate::spa::configure(cfg, &spa))
                 .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)

@@ -23,5 +23,6 @@ mod openapi;
 mod rate_limits;
 mod session_store;
 mod signals;
+mod spa;
 mod tokens;
 mod two_factor;
