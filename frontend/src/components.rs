@@ -1,0 +1,340 @@
+//! Small pieces the pages share: form fields with their error, error notes,
+//! copy and download of once-only secrets, time formatting, and the
+//! in-place confirmation ("reauth") dialog.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures_channel::oneshot;
+use leptos::prelude::*;
+use trader_api_types::ErrorCode;
+use trader_api_types::auth::{ReauthRequest, Sensitive};
+
+use crate::api::{self, ApiError, ApiResult};
+
+/// Per-field error messages of a form, keyed by the request field's name.
+pub(crate) type Fields = RwSignal<BTreeMap<String, String>>;
+
+/// Shows a failed call: the friendly message, and its field errors on the
+/// form's fields.
+pub(crate) fn show_error(err: &ApiError, note: RwSignal<Option<String>>, fields: Option<Fields>) {
+    if err.is(ErrorCode::Unauthenticated)
+        && let Some(auth) = use_context::<crate::app::Auth>()
+    {
+        auth.user.set(None);
+    }
+    if let Some(f) = fields {
+        f.set(err.fields.clone());
+    }
+    note.set(Some(err.friendly()));
+}
+
+/// A labelled input bound to `value`, with its error under it.
+#[component]
+pub(crate) fn TextField(
+    /// The element id (unique on the page).
+    id: &'static str,
+    label: &'static str,
+    /// The request field whose error shows here.
+    name: &'static str,
+    value: RwSignal<String>,
+    #[prop(optional)] fields: Option<Fields>,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(default = "off")] autocomplete: &'static str,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional)] autofocus: bool,
+    #[prop(default = true)] required: bool,
+) -> impl IntoView {
+    let error = move || fields.and_then(|f| f.with(|m| m.get(name).cloned()));
+    let err_id = format!("{id}-error");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                inputmode=inputmode
+                autofocus=autofocus
+                required=required
+                aria-invalid=move || if error().is_some() { "true" } else { "false" }
+                aria-describedby=err_id.clone()
+                bind:value=value
+            />
+            {hint.map(|h| view! { <p class="hint">{h}</p> })}
+            <p class="field-error" id=err_id>{error}</p>
+        </div>
+    }
+}
+
+/// A form-level error (or success) note, announced to screen readers.
+#[component]
+pub(crate) fn Note(
+    note: RwSignal<Option<String>>,
+    #[prop(default = "error")] kind: &'static str,
+) -> impl IntoView {
+    view! {
+        <Show when=move || note.with(Option::is_some)>
+            <p class=format!("note {kind}") role="alert">{move || note.get()}</p>
+        </Show>
+    }
+}
+
+/// The fallback of an `ErrorBoundary`: what failed, and a retry hint.
+pub(crate) fn error_fallback(errors: ArcRwSignal<leptos::error::Errors>) -> impl IntoView {
+    view! {
+        <div class="note error" role="alert">
+            <p>"This could not be loaded."</p>
+            <ul>
+                {move || {
+                    errors
+                        .get()
+                        .into_iter()
+                        .map(|(_, e)| view! { <li>{e.to_string()}</li> })
+                        .collect_view()
+                }}
+            </ul>
+            <p>"Reload the page to try again."</p>
+        </div>
+    }
+}
+
+/// The loading state of a list or a page.
+#[component]
+pub(crate) fn Loading() -> impl IntoView {
+    view! { <p class="loading" aria-live="polite">"Loading…"</p> }
+}
+
+/// A timestamp for people (UTC, to the minute).
+pub(crate) fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub(crate) fn when_opt(t: Option<&DateTime<Utc>>, never: &'static str) -> String {
+    t.map_or_else(|| never.to_owned(), when)
+}
+
+/// Copies `text` to the clipboard and says so.
+#[component]
+pub(crate) fn CopyButton(
+    text: String,
+    #[prop(default = "Copy")] label: &'static str,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let on_click = move |_| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&text);
+            copied.set(true);
+        }
+    };
+    view! {
+        <button type="button" class="secondary" on:click=on_click>
+            {move || if copied.get() { "Copied" } else { label }}
+        </button>
+    }
+}
+
+/// A link that downloads `text` as a file (a `data:` URL; no script).
+#[component]
+pub(crate) fn DownloadLink(text: String, filename: &'static str) -> impl IntoView {
+    let href = format!(
+        "data:text/plain;charset=utf-8,{}",
+        String::from(js_sys::encode_uri_component(&text))
+    );
+    view! {
+        <a class="button secondary" href=href download=filename>
+            "Download"
+        </a>
+    }
+}
+
+/// Recovery codes, shown once, with copy and download.
+#[component]
+pub(crate) fn RecoveryCodeList(codes: Vec<Sensitive>) -> impl IntoView {
+    let text = codes
+        .iter()
+        .map(|c| c.expose().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    view! {
+        <section class="card once" aria-labelledby="codes-title">
+            <h3 id="codes-title">"Your recovery codes"</h3>
+            <p>
+                "Each code signs you in once if you lose your authenticator. "
+                "They are shown only now: copy or download them and keep them safe."
+            </p>
+            <ul class="codes" data-testid="recovery-codes">
+                {codes
+                    .into_iter()
+                    .map(|c| view! { <li><code>{c.into_inner()}</code></li> })
+                    .collect_view()}
+            </ul>
+            <div class="row">
+                <CopyButton text=text.clone() label="Copy codes" />
+                <DownloadLink text=text filename="alpaca-trader-recovery-codes.txt" />
+            </div>
+        </section>
+    }
+}
+
+/// A secret shown once (token, temporary password) with a copy button.
+#[component]
+pub(crate) fn OnceSecret(
+    title: String,
+    secret: String,
+    explanation: &'static str,
+) -> impl IntoView {
+    view! {
+        <section class="card once" role="status">
+            <h3>{title}</h3>
+            <p>{explanation}</p>
+            <p>
+                <code class="secret" data-testid="secret">{secret.clone()}</code>
+            </p>
+            <CopyButton text=secret />
+        </section>
+    }
+}
+
+/// The confirmation dialog's state: open while an action waits for it.
+#[derive(Clone, Copy)]
+pub(crate) struct Reauth {
+    open: RwSignal<bool>,
+    waiter: StoredValue<Option<oneshot::Sender<bool>>, LocalStorage>,
+}
+
+impl Reauth {
+    pub(crate) fn new() -> Self {
+        Self {
+            open: RwSignal::new(false),
+            waiter: StoredValue::new_local(None),
+        }
+    }
+
+    fn finish(&self, ok: bool) {
+        self.open.set(false);
+        if let Some(tx) = self.waiter.try_update_value(Option::take).flatten() {
+            let _ = tx.send(ok);
+        }
+    }
+
+    /// Runs `call`; when it answers `reauth_required`, asks for the
+    /// password or a code in the dialog and runs it once more.
+    pub(crate) async fn run<T, F, Fut>(self, call: F) -> ApiResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        match call().await {
+            Err(e) if e.is(ErrorCode::ReauthRequired) => {
+                let (tx, rx) = oneshot::channel();
+                self.waiter.set_value(Some(tx));
+                self.open.set(true);
+                if rx.await.unwrap_or(false) {
+                    call().await
+                } else {
+                    Err(ApiError {
+                        status: 403,
+                        code: Some(ErrorCode::ReauthRequired),
+                        message: "not confirmed".to_owned(),
+                        fields: BTreeMap::new(),
+                    })
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Runs `call` through the page's confirmation dialog (see [`Reauth::run`]).
+pub(crate) async fn confirmed<T, F, Fut>(call: F) -> ApiResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ApiResult<T>>,
+{
+    expect_context::<Reauth>().run(call).await
+}
+
+/// The confirmation dialog: the password, or a 2FA code.
+#[component]
+pub(crate) fn ReauthDialog() -> impl IntoView {
+    let reauth = expect_context::<Reauth>();
+    let secret = RwSignal::new(String::new());
+    let use_code = RwSignal::new(false);
+    let note = RwSignal::new(None::<String>);
+    let fields: Fields = RwSignal::new(BTreeMap::new());
+    let submit = Action::new_local(move |_: &()| {
+        let value = Sensitive::new(secret.get_untracked());
+        let req = if use_code.get_untracked() {
+            ReauthRequest {
+                password: None,
+                code: Some(value),
+            }
+        } else {
+            ReauthRequest {
+                password: Some(value),
+                code: None,
+            }
+        };
+        async move { api::reauth(&req).await.map(drop) }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = submit.value().get() {
+            match result {
+                Ok(()) => {
+                    secret.set(String::new());
+                    note.set(None);
+                    reauth.finish(true);
+                }
+                Err(e) => show_error(&e, note, Some(fields)),
+            }
+        }
+    });
+    let cancel = move |_| {
+        secret.set(String::new());
+        note.set(None);
+        reauth.finish(false);
+    };
+    view! {
+        <Show when=move || reauth.open.get()>
+            <div class="overlay">
+                <div class="dialog card" role="dialog" aria-modal="true" aria-labelledby="reauth-title">
+                    <h2 id="reauth-title">"Confirm it is you"</h2>
+                    <p>"This change needs a fresh confirmation (it lasts 10 minutes)."</p>
+                    <form on:submit=move |ev| {
+                        ev.prevent_default();
+                        submit.dispatch(());
+                    }>
+                        {move || {
+                            if use_code.get() {
+                                view! {
+                                    <TextField id="reauth-code" label="Authenticator code" name="code"
+                                        value=secret fields=fields inputmode="numeric"
+                                        autocomplete="one-time-code" autofocus=true />
+                                }
+                                    .into_any()
+                            } else {
+                                view! {
+                                    <TextField id="reauth-password" label="Password" name="password"
+                                        value=secret fields=fields kind="password"
+                                        autocomplete="current-password" autofocus=true />
+                                }
+                                    .into_any()
+                            }
+                        }}
+                        <Note note=note />
+                        <div class="row">
+                            <button type="submit" disabled=move || submit.pending().get()>"Confirm"</button>
+                            <button type="button" class="secondary" on:click=cancel>"Cancel"</button>
+                            <button type="button" class="link" on:click=move |_| use_code.update(|c| *c = !*c)>
+                                {move || if use_code.get() { "Use my password instead" } else { "Use an authenticator code instead" }}
+                            </button>
+                        </div>
+                    </form>
+                </div>
+            </div>
+        </Show>
+    }
+}
