@@ -371,3 +371,65 @@ pub struct ChartData {
     pub macd_hist: Vec<Option<f64>>,
     pub markers: Vec<ChartMarker>,
 }
+
+/// A stored signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub symbol: String,
+    pub timeframe: String,
+    pub bar_time: DateTime<Utc>,
+    pub action: String,
+    pub strength_pct: f64,
+    pub price: Option<f64>,
+    pub votes: Vec<RuleVote>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/signals/history`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryPage {
+    pub signals: Vec<HistoryEntry>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<i64>,
+}
+
+/// The last scheduler pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchedulerPass {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub users: i32,
+    pub symbols: i32,
+    pub signals: i32,
+    pub errors: i32,
+}
+
+/// One user's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserSchedule {
+    pub user_id: i64,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// `GET /api/scheduler-status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchedulerStatus {
+    /// This server runs a scheduler (`serve` without `--no-scheduler`).
+    pub enabled: bool,
+    /// Some scheduler finished a pass within the last three ticks.
+    pub running: bool,
+    pub last_pass: Option<SchedulerPass>,
+    /// The caller's own schedule.
+    pub you: UserSchedule,
+    /// Every user's schedule (admins only; null for others).
+    pub users: Option<Vec<UserSchedule>>,
+}

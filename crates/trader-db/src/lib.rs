@@ -25,9 +25,11 @@ pub mod login_guard;
 mod migrations;
 pub mod pending_logins;
 pub mod recovery_codes;
+pub mod scheduler;
 pub mod schema;
 pub mod sessions;
 pub mod setup_tokens;
+pub mod signal_history;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod tokens;

@@ -157,6 +157,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signal_history (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        symbol -> Text,
+        timeframe -> Text,
+        bar_time -> Timestamp,
+        action -> Text,
+        strength -> Double,
+        price -> Nullable<Double>,
+        votes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scheduler_users (user_id) {
+        user_id -> BigInt,
+        last_run_at -> Nullable<Timestamp>,
+        next_run_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    scheduler_runs (id) {
+        id -> BigInt,
+        holder -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        users -> Integer,
+        symbols -> Integer,
+        signals -> Integer,
+        errors -> Integer,
+    }
+}
+
+diesel::table! {
+    scheduler_lease (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(watchlists -> users (user_id));
 diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
@@ -177,5 +222,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     trading_accounts,
     watchlists,
     watchlist_symbols,
-    user_settings
+    user_settings,
+    signal_history,
+    scheduler_users,
+    scheduler_runs,
+    scheduler_lease
 );

@@ -18,7 +18,32 @@ pub fn get(conn: &mut DbConnection, user: UserId) -> Result<Option<String>, DbEr
         .optional()?)
 }
 
-/// Stores the user's settings JSON (replacing what was there).
+/// Reads, changes and stores the user's settings in one write transaction
+/// (the user's row locked on PostgreSQL), so two changes at once cannot
+/// lose one: `change` gets the stored JSON (if any) and answers the new
+/// JSON, or an error that leaves everything as it was.
+pub fn update<E: From<DbError> + From<diesel::result::Error>>(
+    conn: &mut DbConnection,
+    user: UserId,
+    change: impl FnOnce(Option<String>) -> Result<String, E>,
+) -> Result<String, E> {
+    conn.write_transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            crate::schema::users::table
+                .find(user.0)
+                .select(crate::schema::users::id)
+                .for_update()
+                .load::<i64>(pg)
+                .map_err(DbError::from)?;
+        }
+        let json = change(get(conn, user)?)?;
+        put(conn, user, &json)?;
+        Ok(json)
+    })
+}
+
+/// Stores the user's settings JSON (replacing what was there); call it in
+/// a write transaction ([`update`]).
 pub fn put(conn: &mut DbConnection, user: UserId, json: &str) -> Result<(), DbError> {
     let at: NaiveDateTime = now().naive_utc();
     conn.transaction(|conn| {

@@ -94,10 +94,12 @@ impl From<diesel::result::Error> for ListError {
 /// Locks the user's lists (PostgreSQL; SQLite's write transaction already
 /// holds the write lock), so counting and changing cannot interleave.
 fn lock_user(conn: &mut DbConnection, user: UserId) -> Result<(), DbError> {
+    // The user's own row, which exists even before their first list: two
+    // first uses at once then run one after the other.
     if let DbConnection::Postgres(pg) = conn {
-        watchlists::table
-            .filter(watchlists::user_id.eq(user.0))
-            .select(watchlists::id)
+        crate::schema::users::table
+            .find(user.0)
+            .select(crate::schema::users::id)
             .for_update()
             .load::<i64>(pg)?;
     }

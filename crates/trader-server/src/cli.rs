@@ -45,6 +45,10 @@ pub enum Command {
     ResetTwoFactor(ResetTwoFactorArgs),
     /// Run the local Alpaca simulator (Trading API v2 and Market Data v2).
     Sim(alpaca_sim::SimArgs),
+    /// One scheduler pass (signals) for every user due, under the same
+    /// lock as the scheduler, then exit: for cron, as the Python version's
+    /// headless trader.
+    RunOnce(Box<ServeArgs>),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
     /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
@@ -125,6 +129,7 @@ pub struct ResetPasswordArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::RunOnce(args) => run_once(&args),
         Command::InitDb(args) => init_db(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
@@ -168,6 +173,48 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `run-once`: builds the application (no HTTP server runs; no demo
+/// simulator unless asked), takes the scheduler's lock and makes one pass.
+fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
+    let (mut settings, _) = Settings::from_serve_args(args)?;
+    telemetry::init(settings.app_env);
+    settings.scheduler = false;
+    settings.port = 0;
+    settings.host = "127.0.0.1".to_owned();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        let state = app.state();
+        let leadership =
+            crate::services::scheduler::Leadership::new(state.settings.database_url.clone());
+        let now = state.clock.now();
+        let lease = chrono::Duration::minutes(5);
+        if !leadership
+            .check(&state, now, lease)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            anyhow::bail!("another scheduler is running passes on this database; nothing done");
+        }
+        let report = crate::services::scheduler::run_pass(&state, leadership.holder(), now).await;
+        leadership
+            .release(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "run-once: {} users, {} symbols, {} signals stored, {} errors",
+            report.users,
+            report.symbols,
+            report.signals_stored,
+            report.errors.len()
+        );
+        for e in &report.errors {
+            println!("  {e}");
+        }
+        Ok(())
+    })
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {

@@ -165,6 +165,33 @@ pub struct ServeArgs {
     #[arg(long, env = "BROKER_CACHE_MS", default_value_t = 2000)]
     pub broker_cache_ms: u64,
 
+    /// An operator's market-data key id: when set (with the secret), the
+    /// scheduler fetches every user's bars through it, each symbol once per
+    /// pass; otherwise each user's data comes through their own account.
+    #[arg(long, env = "MARKET_DATA_KEY_ID", hide_env_values = true)]
+    pub market_data_key_id: Option<String>,
+
+    /// The operator's market-data secret key.
+    #[arg(
+        long,
+        env = "MARKET_DATA_SECRET_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub market_data_secret_key: Option<String>,
+
+    /// The environment of the operator's market-data key: paper, live or sim.
+    #[arg(long, env = "MARKET_DATA_ENV", default_value = "paper")]
+    pub market_data_env: String,
+
+    /// Days BUY and SELL signals are kept (HOLD signals: 7 days).
+    #[arg(long, env = "SIGNALS_RETENTION_DAYS", default_value_t = 365)]
+    pub signals_retention_days: u32,
+
+    /// Seconds between the scheduler's checks for users who are due.
+    #[arg(long, env = "SCHEDULER_TICK_SECS", default_value_t = 15)]
+    pub scheduler_tick_secs: u64,
+
     /// The built web app (scripts/build-spa), served at `/`.
     #[arg(long, env = "SPA_DIR", default_value = "./frontend/dist")]
     pub spa_dir: PathBuf,
@@ -207,6 +234,15 @@ pub struct Settings {
     pub demo: bool,
     /// Deadlines, tries and the shared-read lifetime of broker calls.
     pub broker: trader_alpaca::ClientConfig,
+    /// The operator's market-data source for the scheduler, if any.
+    pub market_data: Option<(
+        trader_api_types::broker::Environment,
+        trader_alpaca::BrokerKeys,
+    )>,
+    /// Days BUY and SELL signals are kept.
+    pub signals_retention_days: u32,
+    /// How often the scheduler looks for users who are due.
+    pub scheduler_tick: std::time::Duration,
     /// The built web app, served at `/`.
     pub spa_dir: PathBuf,
 }
@@ -239,6 +275,40 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// The operator's market-data key for the scheduler, when both halves are set.
+fn market_data(
+    args: &ServeArgs,
+) -> Result<
+    Option<(
+        trader_api_types::broker::Environment,
+        trader_alpaca::BrokerKeys,
+    )>,
+    ConfigError,
+> {
+    let key = args.market_data_key_id.as_deref().filter(|k| !k.is_empty());
+    let secret = args
+        .market_data_secret_key
+        .as_deref()
+        .filter(|k| !k.is_empty());
+    match (key, secret) {
+        (None, None) => Ok(None),
+        (Some(k), Some(s)) => {
+            let env = trader_api_types::broker::Environment::parse(&args.market_data_env)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "MARKET_DATA_ENV",
+                    value: args.market_data_env.clone(),
+                    problem: "must be paper, live or sim",
+                })?;
+            Ok(Some((env, trader_alpaca::BrokerKeys::new(k, s))))
+        }
+        _ => Err(ConfigError::Invalid {
+            name: "MARKET_DATA_KEY_ID",
+            value: String::new(),
+            problem: "and MARKET_DATA_SECRET_KEY must be set together",
+        }),
+    }
 }
 
 /// The broker's base URLs: Alpaca's unless overridden.
@@ -415,6 +485,9 @@ impl Settings {
                 cache_ttl: std::time::Duration::from_millis(args.broker_cache_ms),
                 ..trader_alpaca::ClientConfig::default()
             },
+            market_data: market_data(args)?,
+            signals_retention_days: args.signals_retention_days.max(1),
+            scheduler_tick: std::time::Duration::from_secs(args.scheduler_tick_secs.max(1)),
             spa_dir: args.spa_dir.clone(),
         };
         Ok((settings, source))
@@ -455,6 +528,9 @@ impl Settings {
             broker_urls: trader_alpaca::BrokerUrls::default(),
             demo: false,
             broker: trader_alpaca::ClientConfig::default(),
+            market_data: None,
+            signals_retention_days: 365,
+            scheduler_tick: std::time::Duration::from_secs(15),
         }
     }
 

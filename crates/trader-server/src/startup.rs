@@ -193,6 +193,9 @@ impl Application {
             serde_json::to_string_pretty(&openapi).context("OpenAPI document")?,
         ));
         spawn_session_purge(state.clone());
+        if state.settings.scheduler {
+            crate::services::scheduler::spawn(state.clone());
+        }
         let app_state = state.clone();
         let limiters = routes::Limiters::new(&state);
         let spa = crate::spa::Spa::new(&state.settings.spa_dir);

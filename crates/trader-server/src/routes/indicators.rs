@@ -62,10 +62,9 @@ pub(crate) async fn put_indicators(
     state: web::Data<AppState>,
     caller: AuthUser,
     meta: RequestMeta,
-    body: ApiJson<Settings>,
+    body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
-    let settings = body.into_inner();
-    service::save(&state, caller.id(), &settings).await?;
+    let settings = service::replace(&state, caller.id(), body.into_inner()).await?;
     audit_saved(&state, &caller, &meta).await?;
     Ok(web::Json(settings))
 }
@@ -89,9 +88,7 @@ pub(crate) async fn patch_indicators(
     meta: RequestMeta,
     body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
-    let current = service::load(&state, caller.id()).await?;
-    let merged = service::merge(&current, &body.into_inner())?;
-    service::save(&state, caller.id(), &merged).await?;
+    let merged = service::patch(&state, caller.id(), body.into_inner()).await?;
     audit_saved(&state, &caller, &meta).await?;
     Ok(web::Json(merged))
 }

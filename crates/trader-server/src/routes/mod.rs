@@ -195,6 +195,8 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(indicators::put_indicators)
     .service(indicators::patch_indicators)
     .service(signals::list_signals)
+    .service(signals::list_signal_history)
+    .service(signals::get_scheduler_status)
     .service(signals::get_chart)
     .service(
         scope::scope("/admin")

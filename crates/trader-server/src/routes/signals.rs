@@ -159,3 +159,174 @@ pub(crate) async fn get_chart(
         .await?,
     ))
 }
+
+/// `GET /api/signals/history` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    pub symbol: Option<String>,
+    /// `buy`, `sell` or `hold`.
+    pub action: Option<String>,
+    /// Bars at or after this time.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Bars at or before this time.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// 1-500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// The signals the scheduler stored, newest first, a page at a time.
+#[utoipa::path(
+    tag = "signals",
+    operation_id = "list_signal_history",
+    params(HistoryQuery),
+    responses(
+        (status = 200, body = trader_api_types::signals::HistoryPage),
+        (status = 422, description = "A parameter is not acceptable", body = ErrorBody),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/signals/history")]
+pub(crate) async fn list_signal_history(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<HistoryQuery>,
+) -> Result<web::Json<trader_api_types::signals::HistoryPage>, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1 to 500"));
+    }
+    if q.action
+        .as_deref()
+        .is_some_and(|a| !matches!(a, "buy" | "sell" | "hold"))
+    {
+        return Err(ApiError::field("action", "must be buy, sell or hold"));
+    }
+    let symbol = q
+        .symbol
+        .as_deref()
+        .map(|s| broker::parse_symbol("symbol", s))
+        .transpose()?;
+    let pool = state.pool.clone();
+    let user = caller.id();
+    let rows = crate::error::blocking(move || {
+        Ok(trader_db::signal_history::list(
+            &mut *pool.get()?,
+            user,
+            &trader_db::signal_history::HistoryQuery {
+                symbol: symbol.as_deref(),
+                action: q.action.as_deref(),
+                from: q.from,
+                to: q.to,
+                before_id: q.cursor,
+                limit: limit + 1,
+            },
+        )?)
+    })
+    .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(100);
+    let signals: Vec<_> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(100))
+        .map(|r| trader_api_types::signals::HistoryEntry {
+            id: r.id,
+            symbol: r.symbol,
+            timeframe: r.timeframe,
+            bar_time: r.bar_time,
+            action: r.action,
+            strength_pct: r.strength,
+            price: r.price,
+            votes: serde_json::from_str(&r.votes).unwrap_or_default(),
+            created_at: r.created_at,
+        })
+        .collect();
+    let next_cursor = if more {
+        signals.last().map(|s| s.id)
+    } else {
+        None
+    };
+    Ok(web::Json(trader_api_types::signals::HistoryPage {
+        signals,
+        next_cursor,
+    }))
+}
+
+/// The scheduler: whether it runs, its last pass, the caller's schedule
+/// (admins also see everyone's).
+#[utoipa::path(
+    tag = "signals",
+    operation_id = "get_scheduler_status",
+    responses(
+        (status = 200, body = trader_api_types::signals::SchedulerStatus),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/scheduler-status")]
+pub(crate) async fn get_scheduler_status(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<web::Json<trader_api_types::signals::SchedulerStatus>, ApiError> {
+    use trader_api_types::signals::{SchedulerPass, SchedulerStatus, UserSchedule};
+    let pool = state.pool.clone();
+    let user = caller.id();
+    let admin = caller.user.role == trader_api_types::Role::Admin;
+    let now = state.clock.now();
+    let tick = chrono::Duration::from_std(state.settings.scheduler_tick * 3)
+        .unwrap_or(chrono::Duration::minutes(1));
+    let status = crate::error::blocking(move || {
+        let mut conn = pool.get()?;
+        let last = trader_db::scheduler::recent_runs(&mut conn, 1)?
+            .into_iter()
+            .next();
+        let own = trader_db::scheduler::user_state(&mut conn, user)?;
+        let schedule = |u: i64, s: Option<trader_db::scheduler::UserState>| {
+            let (last_run_at, next_run_at, last_error) = s.unwrap_or((None, None, None));
+            UserSchedule {
+                user_id: u,
+                last_run_at,
+                next_run_at,
+                last_error,
+            }
+        };
+        let users = if admin {
+            let mut all = Vec::new();
+            for u in trader_db::users::list_users(&mut conn)? {
+                all.push(schedule(
+                    u.id.0,
+                    trader_db::scheduler::user_state(&mut conn, u.id)?,
+                ));
+            }
+            Some(all)
+        } else {
+            None
+        };
+        Ok(SchedulerStatus {
+            enabled: false,
+            running: last
+                .as_ref()
+                .and_then(|r| r.finished_at)
+                .is_some_and(|f| now - f <= tick),
+            last_pass: last.map(|r| SchedulerPass {
+                duration_ms: r.finished_at.map(|f| (f - r.started_at).num_milliseconds()),
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                users: r.users,
+                symbols: r.symbols,
+                signals: r.signals,
+                errors: r.errors,
+            }),
+            you: schedule(user.0, own),
+            users,
+        })
+    })
+    .await?;
+    Ok(web::Json(SchedulerStatus {
+        enabled: state.settings.scheduler,
+        ..status
+    }))
+}

@@ -321,6 +321,44 @@ impl AssetCache {
     }
 }
 
+/// The environment's asset list, from the hour-long cache or the broker.
+async fn asset_list(
+    state: &AppState,
+    target: &Target,
+) -> Result<Arc<Vec<trader_alpaca::Asset>>, ApiError> {
+    if let Some(list) = state.assets.get(target.env) {
+        return Ok(list);
+    }
+    let fetched = Arc::new(
+        target
+            .client
+            .assets()
+            .await
+            .map_err(|e| broker_error(state, &target.account, e))?,
+    );
+    state.assets.put(target.env, fetched.clone());
+    Ok(fetched)
+}
+
+/// The tradable asset with exactly this symbol, if the broker has one.
+pub async fn find_asset(
+    state: &AppState,
+    target: &Target,
+    symbol: &str,
+) -> Result<Option<dto::Asset>, ApiError> {
+    Ok(asset_list(state, target)
+        .await?
+        .iter()
+        .find(|a| a.tradable && a.symbol == symbol)
+        .map(|a| dto::Asset {
+            symbol: a.symbol.clone(),
+            name: a.name.clone(),
+            exchange: a.exchange.clone(),
+            fractionable: a.fractionable,
+            shortable: a.shortable,
+        }))
+}
+
 /// Tradable assets whose symbol or name starts with `search` (any case),
 /// symbol matches first, at most 20.
 pub async fn search_assets(
@@ -328,20 +366,7 @@ pub async fn search_assets(
     target: &Target,
     search: &str,
 ) -> Result<Vec<dto::Asset>, ApiError> {
-    let list = match state.assets.get(target.env) {
-        Some(list) => list,
-        None => {
-            let fetched = Arc::new(
-                target
-                    .client
-                    .assets()
-                    .await
-                    .map_err(|e| broker_error(state, &target.account, e))?,
-            );
-            state.assets.put(target.env, fetched.clone());
-            fetched
-        }
-    };
+    let list = asset_list(state, target).await?;
     let needle = search.trim().to_ascii_uppercase();
     let by_symbol = list
         .iter()

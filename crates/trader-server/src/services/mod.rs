@@ -3,6 +3,7 @@
 //! parse the request, call one service function and shape the response.
 
 pub mod broker;
+pub mod scheduler;
 pub mod settings;
 pub mod signals;
 pub mod trading_accounts;

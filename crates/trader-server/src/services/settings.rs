@@ -50,6 +50,9 @@ pub fn signal_config(s: &Settings) -> SignalConfig {
     }
 }
 
+/// The most bars a lookback may span (each signal reads them all).
+pub const MAX_LOOKBACK_BARS: u64 = 10_000;
+
 /// Whether `tf` is one of Alpaca's bar timeframes.
 pub fn is_timeframe(tf: &str) -> bool {
     let digits: String = tf.chars().take_while(char::is_ascii_digit).collect();
@@ -130,6 +133,16 @@ pub fn validate(s: &Settings) -> Result<(), ApiError> {
             "data.lookback_days".to_owned(),
             "must be 1 to 3650".to_owned(),
         );
+    } else if is_timeframe(&d.timeframe)
+        && crate::services::signals::bars_in_days(d.lookback_days, &d.timeframe) > MAX_LOOKBACK_BARS
+    {
+        fields.insert(
+            "data.lookback_days".to_owned(),
+            format!(
+                "spans more than {MAX_LOOKBACK_BARS} bars of {}: choose fewer days or a longer timeframe",
+                d.timeframe
+            ),
+        );
     }
     if !matches!(d.feed.as_str(), "iex" | "sip") {
         fields.insert("data.feed".to_owned(), "must be iex or sip".to_owned());
@@ -164,45 +177,87 @@ pub fn validate(s: &Settings) -> Result<(), ApiError> {
     }
 }
 
+/// Reads settings from JSON; a wrong type or an unknown key answers a 422
+/// naming the field by its JSON path (`indicators.rsi.period`).
+pub fn parse(value: serde_json::Value) -> Result<Settings, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = crate::routes::sanitize_serde_message(&e.inner().to_string());
+        let mut path = e.path().to_string();
+        if let Some(name) = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            path = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+        }
+        if path == "." {
+            path = "settings".to_owned();
+        }
+        ApiError::field(&path, message)
+    })
+}
+
 /// The user's settings (the defaults until they save any).
 pub async fn load(state: &AppState, user: UserId) -> Result<Settings, ApiError> {
     let pool = state.pool.clone();
     let stored =
         blocking(move || Ok(trader_db::user_settings::get(&mut *pool.get()?, user)?)).await?;
+    stored_settings(stored)
+}
+
+fn stored_settings(stored: Option<String>) -> Result<Settings, ApiError> {
     match stored {
         None => Ok(Settings::default()),
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "stored settings of user {user} do not parse: {e}"
-            ))
-        }),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored settings do not parse: {e}"))),
     }
 }
 
-/// Validates and stores `settings`.
-pub async fn save(state: &AppState, user: UserId, settings: &Settings) -> Result<(), ApiError> {
-    validate(settings)?;
-    let json = serde_json::to_string(settings).map_err(ApiError::internal)?;
+/// Replaces the settings with `value` (missing fields take the defaults),
+/// checked first.
+pub async fn replace(
+    state: &AppState,
+    user: UserId,
+    value: serde_json::Value,
+) -> Result<Settings, ApiError> {
+    let settings = parse(value)?;
+    validate(&settings)?;
+    let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
     let pool = state.pool.clone();
     blocking(move || {
-        Ok(trader_db::user_settings::put(
-            &mut *pool.get()?,
-            user,
-            &json,
-        )?)
+        trader_db::user_settings::update(&mut *pool.get()?, user, |_| Ok::<_, ApiError>(json))
     })
-    .await
+    .await?;
+    Ok(settings)
 }
 
-/// Applies a JSON merge patch (RFC 7396) to `current`: the result must
+/// Applies a JSON merge patch (RFC 7396) to the stored settings, in one
+/// write transaction (two patches at once both apply): the result must
 /// still be a whole, valid settings document.
-pub fn merge(current: &Settings, patch: &serde_json::Value) -> Result<Settings, ApiError> {
+pub async fn patch(
+    state: &AppState,
+    user: UserId,
+    patch: serde_json::Value,
+) -> Result<Settings, ApiError> {
     if !patch.is_object() {
         return Err(ApiError::BadRequest(
             "a merge patch is a JSON object".to_owned(),
         ));
     }
-    let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
-    json_patch::merge(&mut doc, patch);
-    serde_json::from_value(doc).map_err(|e| crate::routes::body_error(&e))
+    let pool = state.pool.clone();
+    let json = blocking(move || {
+        trader_db::user_settings::update(&mut *pool.get()?, user, |stored| {
+            let current = stored_settings(stored)?;
+            let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
+            json_patch::merge(&mut doc, &patch);
+            let merged = parse(doc)?;
+            validate(&merged)?;
+            serde_json::to_string(&merged).map_err(ApiError::internal)
+        })
+    })
+    .await?;
+    stored_settings(Some(json))
 }

@@ -18,6 +18,31 @@ use crate::services::broker::{Target, broker_error};
 use crate::services::settings::signal_config;
 use crate::state::AppState;
 
+/// Bars of `timeframe` in `days` calendar days of trading (6.5 hours a
+/// day, five days a week), an upper bound for validation.
+pub fn bars_in_days(days: u32, timeframe: &str) -> u64 {
+    let len = bar_length(timeframe);
+    let trading_days = u64::from(days) * 5 / 7 + 1;
+    if len >= Duration::days(1) {
+        trading_days / u64::try_from(len.num_days().max(1)).unwrap_or(1) + 1
+    } else {
+        trading_days * (390 / u64::try_from(len.num_minutes().max(1)).unwrap_or(1)).max(1)
+    }
+}
+
+/// Whether a bar of `timeframe` that started at `t` has closed by `now`.
+/// Months are calendar months (a July bar closes on August 1).
+pub fn closed(t: DateTime<Utc>, timeframe: &str, now: DateTime<Utc>) -> bool {
+    let digits: String = timeframe.chars().take_while(char::is_ascii_digit).collect();
+    if timeframe[digits.len()..].starts_with("Month") {
+        let n = digits.parse::<u32>().unwrap_or(1);
+        return t
+            .checked_add_months(chrono::Months::new(n))
+            .is_some_and(|end| end <= now);
+    }
+    t + bar_length(timeframe) <= now
+}
+
 /// The length of one bar of `timeframe` (an Alpaca timeframe, checked).
 pub fn bar_length(timeframe: &str) -> Duration {
     let digits: String = timeframe.chars().take_while(char::is_ascii_digit).collect();
@@ -44,6 +69,13 @@ fn days_for(bars: usize, timeframe: &str) -> i64 {
         bars / per_day + 1
     };
     trading_days.saturating_mul(3) / 2 + 21
+}
+
+/// Calendar days of bars a pass fetches for `settings`: the lookback, or
+/// more when the rules need more bars to settle.
+pub fn days_needed(settings: &Settings) -> i64 {
+    let needed = signal_config(settings).bars_needed();
+    i64::from(settings.data.lookback_days).max(days_for(needed, &settings.data.timeframe))
 }
 
 /// W for `settings`: the bars the rules need, or more when the lookback
@@ -128,6 +160,16 @@ pub fn evaluate(
     let Ok(series) = Bars::new(&o, &h, &l, &c, &v) else {
         return empty("the bars could not be read".to_owned());
     };
+    if tail.len() < window {
+        return SymbolSignal {
+            price: tail.last().map(|b| b.c),
+            bar_time: tail.last().map(|b| b.t),
+            ..empty(format!(
+                "only {} closed bars; the rules want {window}",
+                tail.len()
+            ))
+        };
+    }
     let signal: Signal = engine.evaluate(&series);
     let last = tail.last();
     SymbolSignal {
@@ -179,15 +221,16 @@ pub async fn closed_bars(
     query.start = Some(start);
     query.end = Some(now);
     query.feed = Some(settings.data.feed.clone());
+    // All symbols share a page: the largest page Alpaca serves.
+    query.limit = Some(10_000);
     let mut bars = target
         .client
         .bars(&query)
         .await
         .map_err(|e| broker_error(state, &target.account, e))?;
-    let len = bar_length(tf);
     let mut lookback_bars = 0;
     for list in bars.values_mut() {
-        list.retain(|b| b.t + len <= now);
+        list.retain(|b| closed(b.t, tf, now));
         lookback_bars = lookback_bars.max(list.iter().filter(|b| b.t >= lookback_start).count());
     }
     Ok((bars, window(settings, lookback_bars)))
@@ -220,22 +263,28 @@ pub async fn chart(
     );
     query.end = Some(now);
     query.feed = Some(settings.data.feed.clone());
+    query.limit = Some(10_000);
     let mut all = target
         .client
         .bars(&query)
         .await
         .map_err(|e| broker_error(state, &target.account, e))?;
-    let len = bar_length(timeframe);
     let mut bars = all.remove(symbol).unwrap_or_default();
-    bars.retain(|b| b.t + len <= now);
+    bars.retain(|b| closed(b.t, timeframe, now));
     if bars.is_empty() {
         return Err(ApiError::NotFound);
     }
-    // The same W as GET /api/signals, so the last marker is its signal.
-    let warmup = window(
-        settings,
-        bars.iter().filter(|b| b.t >= lookback_start).count(),
-    );
+    // The same W as GET /api/signals in the settings' own timeframe, so
+    // the last marker is its signal; in another timeframe, what the rules
+    // need to settle (the lookback is counted in the settings' bars).
+    let warmup = if timeframe == settings.data.timeframe {
+        window(
+            settings,
+            bars.iter().filter(|b| b.t >= lookback_start).count(),
+        )
+    } else {
+        config.bars_needed().max(1)
+    };
     let bars = &bars[bars.len().saturating_sub(limit + warmup)..];
     let first = bars.len().saturating_sub(limit);
     let close: Vec<f64> = bars.iter().map(|b| b.c).collect();

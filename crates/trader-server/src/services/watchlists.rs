@@ -228,10 +228,7 @@ pub async fn add_symbol(
     let mut name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     match broker::target(state, caller.id(), None).await {
         Ok(target) => {
-            let found = broker::search_assets(state, &target, &symbol)
-                .await?
-                .into_iter()
-                .find(|a| a.symbol == symbol);
+            let found = broker::find_asset(state, &target, &symbol).await?;
             match found {
                 Some(asset) => {
                     name = name.or(Some(asset.name));

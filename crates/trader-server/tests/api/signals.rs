@@ -528,7 +528,154 @@ async fn the_chart_is_ready_to_draw(backend: Backend) {
     }
 }
 
+/// Three users with overlapping watchlists: with the operator's data key,
+/// one bars request per pass for all of them; without it, one per user
+/// through their own keys. Signals are stored once per bar; a repeated pass
+/// stores nothing twice; an unknown symbol does not stop the pass.
+async fn the_scheduler_fetches_each_source_once(backend: Backend) {
+    for operator in [true, false] {
+        let sim = Simulator::start(
+            SimConfig {
+                clock: ClockMode::Fixed(wednesday_10am()),
+                mode: Mode::Paper,
+                rate_limit_per_min: 0,
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let url = sim.base_url();
+        let app = TestApp::spawn_with(backend, move |s| {
+            s.broker_urls.sim = Some(url);
+            if operator {
+                s.market_data = Some((
+                    trader_api_types::broker::Environment::Sim,
+                    trader_alpaca::BrokerKeys::new("PKOPERATORDATA000001", "operator-secret-0001"),
+                ));
+            }
+        })
+        .await;
+        app.secret("operator-secret-0001");
+        let lists: [&[&str]; 3] = [&["AAPL", "MSFT"], &["MSFT", "TSLA"], &["AAPL", "NOPEX"]];
+        let mut keys = Vec::new();
+        for (i, symbols) in lists.iter().enumerate() {
+            let name = format!("user{i}");
+            app.create_user(&name, Role::User);
+            let client = app.client();
+            let csrf = app.login(&client, &name, PASSWORD).await;
+            // Symbols first: with no account yet only their shape is checked.
+            for symbol in *symbols {
+                let res = app
+                    .post(
+                        &client,
+                        "/api/watchlist",
+                        json!({"symbol": symbol}),
+                        Some(&csrf),
+                    )
+                    .await;
+                assert_eq!(res.status(), StatusCode::CREATED);
+            }
+            let key = format!("PKSCHEDULERUSER0000{i}");
+            let res = app
+                .post(
+                    &client,
+                    "/api/accounts",
+                    json!({"name": "Sim", "environment": "sim", "key_id": key, "secret_key": SECRET}),
+                    Some(&csrf),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            keys.push(key);
+        }
+        sim.control().clear_requests();
+        let now = wednesday_10am();
+        let report = trader_server::services::scheduler::run_pass(&app.state, "test", now)
+            .await
+            .unwrap();
+        assert_eq!(report.users, 3, "{report:?}");
+        assert_eq!(report.symbols, 4);
+        assert_eq!(report.signals_stored, 5, "{report:?}");
+        assert!(
+            report.errors.iter().any(|e| e.contains("NOPEX")),
+            "{report:?}"
+        );
+        let bars_calls = |key: &str| sim.control().request_count(key, "GET", "/v2/stocks/bars");
+        if operator {
+            assert_eq!(bars_calls("PKOPERATORDATA000001"), 1);
+            for key in &keys {
+                assert_eq!(bars_calls(key), 0, "never a user's keys for the data");
+            }
+        } else {
+            for key in &keys {
+                assert_eq!(bars_calls(key), 1, "one request per user");
+            }
+        }
+        // Stored once per bar.
+        let stored = {
+            let mut conn = app.db.conn();
+            trader_db::signal_history::count(&mut conn, None).unwrap()
+        };
+        assert_eq!(stored, 5);
+        // user0 sees their own two in the history, newest first, a page at a time.
+        let c = app.client();
+        app.login(&c, "user0", PASSWORD).await;
+        let page: Value = app
+            .get(&c, "/api/signals/history?limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["signals"].as_array().unwrap().len(), 1, "{page}");
+        let cursor = page["next_cursor"].as_i64().unwrap();
+        let rest: Value = app
+            .get(&c, &format!("/api/signals/history?cursor={cursor}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(rest["signals"].as_array().unwrap().len(), 1);
+        assert!(rest["next_cursor"].is_null());
+        let mut symbols = vec![
+            page["signals"][0]["symbol"].clone(),
+            rest["signals"][0]["symbol"].clone(),
+        ];
+        symbols.sort_by_key(|v| v.to_string());
+        assert_eq!(symbols, vec![json!("AAPL"), json!("MSFT")]);
+        let status: Value = app
+            .get(&c, "/api/scheduler-status")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["last_pass"]["signals"], 5, "{status}");
+        assert!(status["you"]["next_run_at"].is_string());
+        assert!(status["users"].is_null(), "only admins see everyone's");
+        // Nobody is due again at once; a later pass on the same bar
+        // stores nothing twice.
+        let again = trader_server::services::scheduler::run_pass(&app.state, "test", now)
+            .await
+            .unwrap();
+        assert_eq!(again.users, 0);
+        let later = trader_server::services::scheduler::run_pass(
+            &app.state,
+            "test",
+            now + chrono::Duration::minutes(6),
+        )
+        .await
+        .unwrap();
+        assert_eq!(later.users, 3);
+        assert_eq!(later.signals_stored, 0, "{later:?}");
+        let mut conn = app.db.conn();
+        assert_eq!(
+            trader_db::signal_history::count(&mut conn, None).unwrap(),
+            5
+        );
+    }
+}
+
 crate::api_tests!(
+    the_scheduler_fetches_each_source_once,
     the_chart_is_ready_to_draw,
     watchlists_work_like_the_python_version_and_more,
     settings_validate_at_every_boundary,

@@ -54,6 +54,8 @@ pub struct TestApp {
     pub clock: TestClock,
     pub data_dir: tempfile::TempDir,
     pub settings: Settings,
+    /// The server's shared state (services can be called directly).
+    pub state: actix_web::web::Data<trader_server::state::AppState>,
     handle: ServerHandle,
     secrets: Mutex<Vec<String>>,
 }
@@ -75,6 +77,7 @@ impl TestApp {
             .unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let state = app.state();
         tokio::spawn(app.run_until_stopped());
         Self {
             base,
@@ -82,6 +85,7 @@ impl TestApp {
             clock,
             data_dir,
             settings,
+            state,
             handle,
             secrets: Mutex::new(Vec::new()),
         }
