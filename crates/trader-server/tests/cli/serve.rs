@@ -79,6 +79,13 @@ impl Server {
         err
     }
 
+    /// SIGKILL: the process ends at once, giving nothing back.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.stopped = true;
+    }
+
     pub(crate) fn stop(&mut self) -> String {
         self.stop_with(Signal::SIGTERM)
     }
@@ -299,4 +306,68 @@ async fn serve_in_development_runs_the_simulator_for_sim_accounts() {
         .unwrap();
     assert_eq!(meta["environments"], serde_json::json!(["paper", "live"]));
     server.stop();
+}
+
+mod postgres {
+    use super::*;
+
+    /// The holders of the scheduler passes recorded so far, in order.
+    fn holders(db: &trader_db::test_support::TestDb) -> Vec<String> {
+        let mut conn = db.conn();
+        let mut runs = trader_db::scheduler::recent_runs(&mut conn, 10_000).unwrap();
+        runs.reverse();
+        runs.into_iter().map(|r| r.holder).collect()
+    }
+
+    fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ok() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Two schedulers on one PostgreSQL database: one runs passes, the
+    /// other waits; when the first is killed (SIGKILL, so nothing is given
+    /// back politely) the second takes over within a tick or two.
+    #[test]
+    fn a_second_scheduler_takes_over_when_the_first_is_killed() {
+        let db = trader_db::test_support::TestDb::new(trader_db::Backend::Postgres);
+        let dir = tempfile::tempdir().unwrap();
+        let start = |dir: &std::path::Path| {
+            Server::start(
+                alpaca_trader(dir)
+                    .args(["serve", "--port", "0", "--workers", "1", "--no-demo"])
+                    .env("APP_ENV", "development")
+                    .env("DATABASE_URL", db.url_string())
+                    .env("SCHEDULER_TICK_SECS", "1"),
+            )
+        };
+        let mut first = start(dir.path());
+        wait_for("the first pass", || !holders(&db).is_empty());
+        let leader = holders(&db)[0].clone();
+        let mut second = start(dir.path());
+        std::thread::sleep(Duration::from_secs(3));
+        let runs = holders(&db);
+        assert!(runs.len() >= 3, "{runs:?}");
+        assert!(
+            runs.iter().all(|h| *h == leader),
+            "only one scheduler runs passes: {runs:?}"
+        );
+
+        first.kill();
+        let before = holders(&db).len();
+        let killed_at = Instant::now();
+        wait_for("another scheduler's pass", || {
+            holders(&db)[before.min(holders(&db).len())..]
+                .iter()
+                .any(|h| *h != leader)
+        });
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(5),
+            "took over after {:?}",
+            killed_at.elapsed()
+        );
+        second.stop();
+    }
 }
