@@ -21,7 +21,16 @@ pub(crate) struct Auth {
     pub(crate) failed: RwSignal<Option<String>>,
 }
 
+thread_local! {
+    static AUTH: std::cell::Cell<Option<Auth>> = const { std::cell::Cell::new(None) };
+}
+
 impl Auth {
+    /// The app's `Auth`, also from actions (outside the component tree).
+    pub(crate) fn current() -> Option<Self> {
+        AUTH.with(std::cell::Cell::get)
+    }
+
     /// Asks the server who is signed in.
     pub(crate) fn refresh(self) {
         spawn_local(async move {
@@ -44,6 +53,7 @@ pub(crate) fn App() -> impl IntoView {
         ready: RwSignal::new(false),
         failed: RwSignal::new(None),
     };
+    AUTH.with(|a| a.set(Some(auth)));
     provide_context(auth);
     provide_context(Reauth::new());
     auth.refresh();

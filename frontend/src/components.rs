@@ -18,8 +18,10 @@ pub(crate) type Fields = RwSignal<BTreeMap<String, String>>;
 /// Shows a failed call: the friendly message, and its field errors on the
 /// form's fields.
 pub(crate) fn show_error(err: &ApiError, note: RwSignal<Option<String>>, fields: Option<Fields>) {
+    // Signed out meanwhile (session ended elsewhere, or too many wrong
+    // confirmations): the shell goes to the sign-in page.
     if err.is(ErrorCode::Unauthenticated)
-        && let Some(auth) = use_context::<crate::app::Auth>()
+        && let Some(auth) = crate::app::Auth::current()
     {
         auth.user.set(None);
     }
@@ -198,6 +200,12 @@ pub(crate) fn OnceSecret(
     }
 }
 
+thread_local! {
+    /// The app's one confirmation dialog, for actions (which run outside
+    /// the component tree's context).
+    static REAUTH: std::cell::Cell<Option<Reauth>> = const { std::cell::Cell::new(None) };
+}
+
 /// The confirmation dialog's state: open while an action waits for it.
 #[derive(Clone, Copy)]
 pub(crate) struct Reauth {
@@ -206,11 +214,14 @@ pub(crate) struct Reauth {
 }
 
 impl Reauth {
+    /// Makes the app's dialog state (once, in `App`).
     pub(crate) fn new() -> Self {
-        Self {
+        let reauth = Self {
             open: RwSignal::new(false),
             waiter: StoredValue::new_local(None),
-        }
+        };
+        REAUTH.with(|r| r.set(Some(reauth)));
+        reauth
     }
 
     fn finish(&self, ok: bool) {
@@ -254,7 +265,10 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ApiResult<T>>,
 {
-    expect_context::<Reauth>().run(call).await
+    match REAUTH.with(std::cell::Cell::get) {
+        Some(reauth) => reauth.run(call).await,
+        None => call().await,
+    }
 }
 
 /// The confirmation dialog: the password, or a 2FA code.
@@ -278,10 +292,8 @@ pub(crate) fn ReauthDialog() -> impl IntoView {
                 code: None,
             }
         };
-        async move { api::reauth(&req).await.map(drop) }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { api::reauth(&req).await.map(drop) }.await;
             match result {
                 Ok(()) => {
                     secret.set(String::new());

@@ -63,7 +63,7 @@ fn UserAdmin() -> impl IntoView {
     let change = Action::new_local(move |c: &Change| {
         let c = c.clone();
         async move {
-            confirmed(|| {
+            let result = confirmed(|| {
                 let c = c.clone();
                 async move {
                     match c {
@@ -93,11 +93,7 @@ fn UserAdmin() -> impl IntoView {
                     }
                 }
             })
-            .await
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = change.value().get() {
+            .await;
             deleting.set(None);
             match result {
                 Ok(Some(t)) => temp.set(Some(t)),
@@ -222,6 +218,7 @@ fn CreateUser(
     let note = RwSignal::new(None::<String>);
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let submit = Action::new_local(move |_: &()| {
+        let on_created = on_created.clone();
         let req = CreateUserRequest {
             username: username.get_untracked().trim().to_owned(),
             email: email.get_untracked().trim().to_owned(),
@@ -231,10 +228,8 @@ fn CreateUser(
                 Role::User
             }),
         };
-        async move { confirmed(|| api::create_user(&req)).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { confirmed(|| api::create_user(&req)).await }.await;
             match result {
                 Ok(t) => {
                     username.set(String::new());

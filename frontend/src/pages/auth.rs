@@ -87,14 +87,13 @@ fn SignInForm() -> impl IntoView {
     let note = RwSignal::new(None::<String>);
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let submit = Action::new_local(move |_: &()| {
+        let navigate = navigate.clone();
         let req = LoginRequest {
             username: username.get_untracked().trim().to_owned(),
             password: Sensitive::new(password.get_untracked()),
         };
-        async move { api::login(&req).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { api::login(&req).await }.await;
             match result {
                 Ok(res) if res.two_factor_required => {
                     password.set(String::new());
@@ -151,21 +150,24 @@ fn RegisterForm(setup: bool) -> impl IntoView {
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let submit = Action::new_local(move |_: &()| {
         let username = username.get_untracked().trim().to_owned();
-        let password = Sensitive::new(password.get_untracked());
+        let pw = Sensitive::new(password.get_untracked());
         let req = RegisterRequest {
             username: username.clone(),
             email: email.get_untracked().trim().to_owned(),
-            password: password.clone(),
+            password: pw.clone(),
             setup_token: setup.then(|| Sensitive::new(token.get_untracked().trim())),
         };
         async move {
-            api::register(&req).await?;
-            // Registering does not sign in: do it with the same password.
-            api::login(&LoginRequest { username, password }).await
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+            let result = async move {
+                api::register(&req).await?;
+                // Registering does not sign in: do it with the same password.
+                api::login(&LoginRequest {
+                    username,
+                    password: pw,
+                })
+                .await
+            }
+            .await;
             match result {
                 Ok(res) => {
                     password.set(String::new());
@@ -211,24 +213,22 @@ pub(crate) fn VerifyTwoFactor() -> impl IntoView {
     let note = RwSignal::new(None::<String>);
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let submit = Action::new_local(move |c: &String| {
+        let navigate = navigate.clone();
         let req = CodeRequest {
             code: Sensitive::new(c.clone()),
         };
-        async move { api::verify_two_factor(&req).await }
-    });
-    let nav = navigate.clone();
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { api::verify_two_factor(&req).await }.await;
             code.set(String::new());
             match result {
                 Ok(res) => {
                     auth.user.set(res.user);
-                    nav("/", Default::default());
+                    navigate("/", Default::default());
                 }
                 Err(e) => {
                     // The pending sign-in expired or ran out of tries.
                     if e.status == 401 && e.message.contains("sign in again") {
-                        nav("/login", Default::default());
+                        navigate("/login", Default::default());
                     }
                     show_error(&e, note, Some(fields));
                 }

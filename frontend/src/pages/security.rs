@@ -46,10 +46,8 @@ fn Account() -> impl IntoView {
         let req = UpdateProfileRequest {
             email: email.get_untracked().trim().to_owned(),
         };
-        async move { api::update_profile(&req).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = save.value().get() {
+        async move {
+            let result = async move { api::update_profile(&req).await }.await;
             match result {
                 Ok(user) => {
                     auth.user.set(Some(user));
@@ -126,10 +124,8 @@ fn RecoveryCodesForm() -> impl IntoView {
         let req = CodeRequest {
             code: Sensitive::new(code.get_untracked().trim()),
         };
-        async move { api::regenerate_recovery_codes(&req).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { api::regenerate_recovery_codes(&req).await }.await;
             code.set(String::new());
             match result {
                 Ok(c) => codes.set(Some(c)),
@@ -164,10 +160,8 @@ fn DisableForm() -> impl IntoView {
         let req = CodeRequest {
             code: Sensitive::new(code.get_untracked().trim()),
         };
-        async move { confirmed(|| api::disable_two_factor(&req)).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { confirmed(|| api::disable_two_factor(&req)).await }.await;
             code.set(String::new());
             match result {
                 Ok(()) => auth.refresh(),
@@ -208,10 +202,8 @@ pub(crate) fn ChangePassword(forced: bool) -> impl IntoView {
             current_password: Sensitive::new(current.get_untracked()),
             new_password: Sensitive::new(new.get_untracked()),
         };
-        async move { api::change_password(&req).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { api::change_password(&req).await }.await;
             match result {
                 Ok(()) => {
                     current.set(String::new());
@@ -263,26 +255,22 @@ pub(crate) fn TwoFactorSetup() -> impl IntoView {
     let note = RwSignal::new(None::<String>);
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let version = RwSignal::new(0u32);
-    let start = Action::new_local(move |_: &()| async move { api::setup_two_factor().await });
-    Effect::new(move |_| {
-        if let Some(result) = start.value().get() {
-            match result {
-                Ok(s) => {
-                    version.update(|v| *v += 1);
-                    setup.set(Some(s));
-                }
-                Err(e) => show_error(&e, note, None),
+    let start = Action::new_local(move |_: &()| async move {
+        let result = async move { api::setup_two_factor().await }.await;
+        match result {
+            Ok(s) => {
+                version.update(|v| *v += 1);
+                setup.set(Some(s));
             }
+            Err(e) => show_error(&e, note, None),
         }
     });
     let enable = Action::new_local(move |_: &()| {
         let req = CodeRequest {
             code: Sensitive::new(code.get_untracked().trim()),
         };
-        async move { confirmed(|| api::enable_two_factor(&req)).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = enable.value().get() {
+        async move {
+            let result = async move { confirmed(|| api::enable_two_factor(&req)).await }.await;
             code.set(String::new());
             match result {
                 Ok(c) => {
@@ -366,14 +354,13 @@ fn Sessions() -> impl IntoView {
     let end = Action::new_local(move |ids: &Vec<i64>| {
         let ids = ids.clone();
         async move {
-            for id in ids {
-                api::delete_session(id).await?;
+            let result = async move {
+                for id in ids {
+                    api::delete_session(id).await?;
+                }
+                ApiResult::Ok(())
             }
-            ApiResult::Ok(())
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = end.value().get() {
+            .await;
             if let Err(e) = result {
                 show_error(&e, note, None);
             }

@@ -17,10 +17,8 @@ pub(crate) fn Tokens() -> impl IntoView {
     let note = RwSignal::new(None::<String>);
     let revoke = Action::new_local(move |id: &i64| {
         let id = *id;
-        async move { api::delete_token(id).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = revoke.value().get() {
+        async move {
+            let result = async move { api::delete_token(id).await }.await;
             if let Err(e) = result {
                 show_error(&e, note, None);
             }
@@ -95,6 +93,7 @@ fn CreateToken(on_created: impl Fn() + Clone + Send + Sync + 'static) -> impl In
     let fields: Fields = RwSignal::new(BTreeMap::new());
     let created = RwSignal::new(None::<CreatedToken>);
     let submit = Action::new_local(move |_: &()| {
+        let on_created = on_created.clone();
         let scope = TokenScope::parse(&scope.get_untracked()).unwrap_or(TokenScope::Read);
         let req = CreateTokenRequest {
             name: name.get_untracked().trim().to_owned(),
@@ -102,10 +101,8 @@ fn CreateToken(on_created: impl Fn() + Clone + Send + Sync + 'static) -> impl In
             expires_in_days: days.get_untracked().parse().unwrap_or(30),
             live: scope == TokenScope::Trade && live.get_untracked(),
         };
-        async move { confirmed(|| api::create_token(&req)).await }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = submit.value().get() {
+        async move {
+            let result = async move { confirmed(|| api::create_token(&req)).await }.await;
             match result {
                 Ok(t) => {
                     name.set(String::new());
