@@ -282,22 +282,36 @@ async fn record_user(
     .await
 }
 
-/// Evaluates and stores one user's signals from a group's bars.
-async fn store_user_signals(
-    state: &AppState,
-    d: &Due,
+/// A signal computed for storing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputedSignal {
+    pub symbol: String,
+    pub action: String,
+    pub strength_pct: f64,
+    pub price: Option<f64>,
+    pub bar_time: DateTime<Utc>,
+    /// JSON of the votes.
+    pub votes: String,
+}
+
+/// One user's signals from bars already fetched (pure CPU work): the
+/// signals, and an error line for each symbol without one.
+pub fn compute_signals(
+    user: UserId,
+    settings: &Settings,
+    symbols: &[(String, Option<String>)],
     bars: &BTreeMap<String, Vec<Bar>>,
     now: DateTime<Utc>,
-) -> Result<(usize, Vec<String>), ApiError> {
-    let tf = d.settings.data.timeframe.as_str();
-    let config = signal_config(&d.settings);
+) -> (Vec<ComputedSignal>, Vec<String>) {
+    let tf = settings.data.timeframe.as_str();
+    let config = signal_config(settings);
     let Ok(engine) = trader_indicators::SignalEngine::from_config(&config) else {
-        return Ok((0, vec![format!("user {}: invalid settings", d.user)]));
+        return (Vec::new(), vec![format!("user {user}: invalid settings")]);
     };
-    let lookback_start = now - Duration::days(i64::from(d.settings.data.lookback_days));
+    let lookback_start = now - Duration::days(i64::from(settings.data.lookback_days));
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (symbol, name) in &d.symbols {
+    for (symbol, name) in symbols {
         let closed: Vec<Bar> = bars
             .get(symbol)
             .map(|b| {
@@ -308,50 +322,76 @@ async fn store_user_signals(
             })
             .unwrap_or_default();
         let w = window(
-            &d.settings,
+            settings,
             closed.iter().filter(|b| b.t >= lookback_start).count(),
         );
-        let signal = evaluate(&engine, &d.settings, symbol, name.clone(), &closed, w);
+        let signal = evaluate(&engine, settings, symbol, name.clone(), &closed, w);
         match (&signal.action, signal.bar_time) {
-            (Some(action), Some(bar_time)) => {
-                let votes = serde_json::to_string(&signal.votes).map_err(ApiError::internal)?;
-                rows.push((
-                    symbol.clone(),
-                    action.clone(),
-                    signal.strength_pct.unwrap_or(0.0),
-                    signal.price,
-                    bar_time,
-                    votes,
-                ));
-            }
+            (Some(action), Some(bar_time)) => rows.push(ComputedSignal {
+                symbol: symbol.clone(),
+                action: action.clone(),
+                strength_pct: signal.strength_pct.unwrap_or(0.0),
+                price: signal.price,
+                bar_time,
+                votes: serde_json::to_string(&signal.votes).unwrap_or_else(|_| "[]".to_owned()),
+            }),
             _ => errors.push(format!(
-                "user {}: {symbol}: {}",
-                d.user,
+                "user {user}: {symbol}: {}",
                 signal.error.unwrap_or_default()
             )),
         }
     }
-    let pool = state.pool.clone();
-    let (user, timeframe) = (d.user, d.settings.data.timeframe.clone());
-    let stored = blocking(move || {
-        let mut conn = pool.get()?;
+    (rows, errors)
+}
+
+/// Stores a user's signals in one transaction (each row its own
+/// savepoint); a bar already stored is skipped. Answers how many were new.
+pub fn store_signals(
+    conn: &mut DbConnection,
+    user: UserId,
+    timeframe: &str,
+    rows: &[ComputedSignal],
+    now: DateTime<Utc>,
+) -> Result<usize, trader_db::DbError> {
+    conn.transaction(|conn| {
         let mut n = 0;
-        for (symbol, action, strength, price, bar_time, votes) in &rows {
+        for r in rows {
             let new = trader_db::signal_history::NewSignal {
                 user_id: user,
-                symbol,
-                timeframe: &timeframe,
-                bar_time: *bar_time,
-                action,
-                strength: *strength,
-                price: *price,
-                votes,
+                symbol: &r.symbol,
+                timeframe,
+                bar_time: r.bar_time,
+                action: &r.action,
+                strength: r.strength_pct,
+                price: r.price,
+                votes: &r.votes,
             };
-            if trader_db::signal_history::insert(&mut conn, &new, now)? {
+            if trader_db::signal_history::insert(conn, &new, now)? {
                 n += 1;
             }
         }
         Ok(n)
+    })
+}
+
+/// Evaluates and stores one user's signals from a group's bars.
+async fn store_user_signals(
+    state: &AppState,
+    d: &Due,
+    bars: &BTreeMap<String, Vec<Bar>>,
+    now: DateTime<Utc>,
+) -> Result<(usize, Vec<String>), ApiError> {
+    let (rows, errors) = compute_signals(d.user, &d.settings, &d.symbols, bars, now);
+    let pool = state.pool.clone();
+    let (user, timeframe) = (d.user, d.settings.data.timeframe.clone());
+    let stored = blocking(move || {
+        Ok(store_signals(
+            &mut *pool.get()?,
+            user,
+            &timeframe,
+            &rows,
+            now,
+        )?)
     })
     .await?;
     Ok((stored, errors))
