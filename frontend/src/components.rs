@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures_channel::oneshot;
 use leptos::prelude::*;
 use trader_api_types::ErrorCode;
@@ -111,7 +111,15 @@ pub(crate) fn Loading() -> impl IntoView {
 
 /// A timestamp for people (UTC, to the minute).
 pub(crate) fn when(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    // By hand: chrono's strftime machinery costs the wasm ~10 KB.
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 pub(crate) fn when_opt(t: Option<&DateTime<Utc>>, never: &'static str) -> String {
