@@ -183,6 +183,7 @@ impl Application {
             broker,
             environments,
             assets: crate::services::broker::AssetCache::default(),
+            signal_cache: crate::services::signals::SignalCache::default(),
             // Half the cores (at least one) for password hashing, so the
             // rest keep serving.
             password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),

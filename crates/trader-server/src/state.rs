@@ -32,6 +32,8 @@ pub struct AppState {
     /// Each environment's tradable assets, kept for an hour (the symbol
     /// picker searches them).
     pub assets: crate::services::broker::AssetCache,
+    /// Computed signal lists, reused until a newer bar exists.
+    pub signal_cache: crate::services::signals::SignalCache,
     /// Bounds the argon2 computations running at once (each takes 19 MiB
     /// and a core for ~20 ms): a flood of sign-ins queues here instead of
     /// starving every other request of CPU and memory.

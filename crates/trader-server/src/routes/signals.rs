@@ -24,7 +24,8 @@ pub(crate) struct SignalsQuery {
 }
 
 /// The signals of a watchlist: one row per symbol; a symbol the data source
-/// does not know is reported in its own row and never fails the others.
+/// does not know is reported in its own row and never fails the others. A
+/// result is reused until a newer bar can exist.
 #[utoipa::path(
     tag = "signals",
     operation_id = "list_signals",
@@ -57,6 +58,15 @@ pub(crate) async fn list_signals(
         Ok(clock) => clock.timestamp,
         Err(_) => state.clock.now(),
     };
+    let cache_key = signals::SignalCache::key(
+        caller.id(),
+        broker::account_key(&target.account),
+        &list,
+        &user_settings,
+    );
+    if let Some(cached) = state.signal_cache.get(cache_key, now) {
+        return Ok(web::Json(cached));
+    }
     let (bars, window) = if symbols.is_empty() {
         (Default::default(), signals::window(&user_settings, 0))
     } else {
@@ -78,12 +88,18 @@ pub(crate) async fn list_signals(
             )
         })
         .collect();
-    Ok(web::Json(SignalList {
+    let result = SignalList {
         watchlist_id: list.id,
         timeframe: user_settings.data.timeframe.clone(),
         window,
         signals: out,
-    }))
+    };
+    state.signal_cache.put(
+        cache_key,
+        signals::valid_until(&result, now),
+        result.clone(),
+    );
+    Ok(web::Json(result))
 }
 
 /// `GET /api/chart/{symbol}` parameters.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use trader_alpaca::{Bar, BarsQuery};
+use trader_alpaca::{AccountKey, Bar, BarsQuery};
 use trader_api_types::signals::{RuleVote, Settings, SymbolSignal};
 use trader_indicators::{Bars, Signal, SignalEngine, Vote};
 
@@ -370,4 +370,87 @@ pub async fn chart(
         macd_hist: cut(m.as_ref().map(|x| x.hist.clone()).map_err(Clone::clone)),
         markers,
     })
+}
+
+/// Computed signal lists, reused until a newer bar exists: a list's
+/// signals cannot change before the bar after its last closed bar closes.
+/// Keyed by the user, the trading account (and its keys' tag), the
+/// watchlist's symbols and the settings, so any change computes afresh.
+#[derive(Debug, Default)]
+pub struct SignalCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<u64, (DateTime<Utc>, trader_api_types::signals::SignalList)>,
+    >,
+}
+
+/// Entries kept at most (oldest dropped first).
+const SIGNAL_CACHE_MAX: usize = 10_000;
+
+impl SignalCache {
+    /// The key of a request's result.
+    pub fn key(
+        user: trader_api_types::UserId,
+        account: AccountKey,
+        watchlist: &trader_api_types::signals::Watchlist,
+        settings: &Settings,
+    ) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        user.0.hash(&mut h);
+        account.0.hash(&mut h);
+        watchlist.id.hash(&mut h);
+        for s in &watchlist.symbols {
+            s.symbol.hash(&mut h);
+            s.name.hash(&mut h);
+        }
+        serde_json::to_string(settings)
+            .unwrap_or_default()
+            .hash(&mut h);
+        h.finish()
+    }
+
+    /// The cached list, if still valid at `now`.
+    pub fn get(
+        &self,
+        key: u64,
+        now: DateTime<Utc>,
+    ) -> Option<trader_api_types::signals::SignalList> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(&key)
+            .filter(|(until, _)| now < *until)
+            .map(|(_, list)| list.clone())
+    }
+
+    /// Keeps `list` until `until`.
+    pub fn put(&self, key: u64, until: DateTime<Utc>, list: trader_api_types::signals::SignalList) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= SIGNAL_CACHE_MAX {
+                let now = Utc::now();
+                entries.retain(|_, (u, _)| *u > now);
+                if entries.len() >= SIGNAL_CACHE_MAX {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, (until, list));
+        }
+    }
+}
+
+/// Until when a list is valid: the close of the bar after the newest bar
+/// it saw (a new bar can appear no earlier); right away when it saw none.
+pub fn valid_until(
+    list: &trader_api_types::signals::SignalList,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let newest = list.signals.iter().filter_map(|s| s.bar_time).max();
+    match newest {
+        Some(t) => {
+            let len = bar_length(&list.timeframe);
+            // The next bar starts at t + len and closes at t + 2 len (for
+            // months, a little early, which only costs a recomputation).
+            (t + len + len).max(now)
+        }
+        None => now,
+    }
 }

@@ -674,7 +674,41 @@ async fn the_scheduler_fetches_each_source_once(backend: Backend) {
     }
 }
 
+/// A result is reused until a newer bar can exist, then computed afresh.
+async fn signals_are_reused_until_a_newer_bar(backend: Backend) {
+    let w = World::new(backend, true).await;
+    w.call(
+        Method::POST,
+        "/api/watchlist",
+        Some(json!({"symbol": "AAPL"})),
+    )
+    .await;
+    let (_, first) = w.call(Method::GET, "/api/signals", None).await;
+    w.sim.control().clear_requests();
+    let (_, again) = w.call(Method::GET, "/api/signals", None).await;
+    assert_eq!(first, again);
+    assert_eq!(
+        w.sim.control().request_count(KEY, "GET", "/v2/stocks/bars"),
+        0,
+        "reused"
+    );
+    // A day later a newer bar exists.
+    w.sim.control().advance_clock(chrono::Duration::days(1));
+    // (The broker's clock is itself a shared read, kept 2 s.)
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, later) = w.call(Method::GET, "/api/signals", None).await;
+    assert_eq!(
+        w.sim.control().request_count(KEY, "GET", "/v2/stocks/bars"),
+        1
+    );
+    assert_ne!(
+        later["signals"][0]["bar_time"],
+        first["signals"][0]["bar_time"]
+    );
+}
+
 crate::api_tests!(
+    signals_are_reused_until_a_newer_bar,
     the_scheduler_fetches_each_source_once,
     the_chart_is_ready_to_draw,
     watchlists_work_like_the_python_version_and_more,
