@@ -203,7 +203,12 @@ async function check(page, name) {
 }
 
 async function expectText(page, selector, text) {
-  await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
+  try {
+    await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
+  } catch (err) {
+    await page.screenshot({ path: path.join(outDir, "failure.png"), fullPage: true }).catch(() => {});
+    throw err;
+  }
 }
 
 // Confirms in the reauth dialog when it appears within `ms`.
@@ -399,6 +404,43 @@ async function main() {
     await bob.goto("/no-such-page");
     await expectText(bob, "h1", "Page not found");
     await check(bob, "not-found");
+
+    // Admin actions on bob (each may ask for a confirmation).
+    await page.goto("/admin");
+    await expectText(page, "[data-testid=users] td", "bob");
+    const bobRow = page.locator("[data-testid=users] tr", { hasText: "bob@example.com" });
+    await page.getByRole("button", { name: "Disable: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await expectText(page, "[data-testid=users] tr", "disabled");
+    await page.getByRole("button", { name: "Enable: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await page.getByRole("button", { name: "Make admin: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await bobRow.getByRole("button", { name: "Make user: bob" }).waitFor();
+    await page.getByRole("button", { name: "Reset 2FA: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await page.getByRole("button", { name: "Reset password: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await expectText(page, "h3", "Temporary password of bob");
+    await expectText(page, "[data-testid=users] tr", "must change password");
+    await page.getByRole("button", { name: "Delete: bob" }).click();
+    await page.getByRole("button", { name: "Really delete?: bob" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await bobRow.waitFor({ state: "detached", timeout: 10_000 });
+    log("disabled, enabled, promoted, reset and deleted bob");
+
+    // New recovery codes, then 2FA off.
+    await page.goto("/security");
+    await page.locator("#rc-code").fill(await totp("admin", secret));
+    await page.getByRole("button", { name: "Make new recovery codes" }).click();
+    await page.locator("[data-testid=recovery-codes] li").first().waitFor();
+    const fresh = (await page.locator("[data-testid=recovery-codes] li").allTextContents()).map((c) => c.trim());
+    if (fresh.includes(recovery[1])) problems.push("the new recovery codes repeat an old one");
+    await page.locator("#disable-code").fill(await totp("admin", secret));
+    await page.getByRole("button", { name: "Turn off two-factor authentication" }).click();
+    await confirmIfAsked(page, NEW_PASSWORD, 1000);
+    await expectText(page, '[data-testid="2fa-status"]', "Off");
+    log("new recovery codes; 2FA off");
 
     // Figure: navigation to an interactive sign-in page (warm cache, as a
     // returning visitor; and cold, as a first visit).
