@@ -40,6 +40,7 @@ const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 390, height: 844 };
 
 fs.mkdirSync(outDir, { recursive: true });
+fs.rmSync(path.join(outDir, "failure.png"), { force: true });
 const started = Date.now();
 const problems = [];
 const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
