@@ -328,8 +328,27 @@ async function main() {
     await expectText(page, ".empty", "No tokens yet");
     await page.locator("#token-name").fill("ci-script");
     await page.locator("#token-scope").selectOption("read");
+    // The sign-in just now counts as a confirmation, so the server will not
+    // ask for one here: answer the first try with reauth_required, as it
+    // would after 10 minutes, to see the dialog ask and the app retry.
+    let refused = false;
+    await page.route("**/api/tokens", async (route) => {
+      if (route.request().method() === "POST" && !refused) {
+        refused = true;
+        await route.fulfill({
+          status: 403,
+          contentType: "application/json",
+          body: JSON.stringify({ error: { code: "reauth_required", message: "confirm it is you first" } }),
+        });
+      } else {
+        await route.fallback();
+      }
+    });
     await page.getByRole("button", { name: "Create token" }).click();
-    await confirmIfAsked(page, PASSWORD, 1000);
+    await page.getByRole("dialog").waitFor();
+    await check(page, "reauth-dialog");
+    if (!(await confirmIfAsked(page, PASSWORD, 1000))) problems.push("the reauth dialog did not ask");
+    await page.unroute("**/api/tokens");
     await page.locator("[data-testid=secret]").waitFor();
     const token = (await page.locator("[data-testid=secret]").textContent()).trim();
     const viaToken = await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
