@@ -68,6 +68,45 @@ pub fn insert(
     }
 }
 
+/// Stores many signals at once, skipping those whose bar is stored:
+/// one statement (`ON CONFLICT DO NOTHING` on PostgreSQL, `INSERT OR
+/// IGNORE` on SQLite). Answers how many were new.
+pub fn insert_many(
+    conn: &mut DbConnection,
+    signals: &[NewSignal<'_>],
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    if signals.is_empty() {
+        return Ok(0);
+    }
+    let at = now.naive_utc();
+    let rows: Vec<_> = signals
+        .iter()
+        .map(|s| {
+            (
+                signal_history::user_id.eq(s.user_id.0),
+                signal_history::symbol.eq(s.symbol),
+                signal_history::timeframe.eq(s.timeframe),
+                signal_history::bar_time.eq(s.bar_time.naive_utc()),
+                signal_history::action.eq(s.action),
+                signal_history::strength.eq(s.strength),
+                signal_history::price.eq(s.price),
+                signal_history::votes.eq(s.votes),
+                signal_history::created_at.eq(at),
+            )
+        })
+        .collect();
+    Ok(match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(signal_history::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        DbConnection::Sqlite(sqlite) => diesel::insert_or_ignore_into(signal_history::table)
+            .values(&rows)
+            .execute(sqlite)?,
+    })
+}
+
 /// Which signals to list.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery<'a> {

@@ -199,12 +199,15 @@ pub fn create_user(conn: &mut DbConnection, new: &NewUser<'_>) -> Result<User, D
             .execute(conn)?;
         // Read back by the unique key instead of RETURNING: portable across
         // both backends through the MultiConnection.
-        users::table
+        let user = users::table
             .filter(lower(users::username).eq(lower(new.username)))
             .select(UserRow::as_select())
             .first(conn)
             .map_err(DbError::from)
-            .and_then(User::try_from)
+            .and_then(User::try_from)?;
+        // Every user starts with their default watchlist.
+        crate::watchlists::create_default(conn, user.id)?;
+        Ok(user)
     })
 }
 

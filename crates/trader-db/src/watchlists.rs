@@ -171,6 +171,11 @@ pub fn default_for(conn: &mut DbConnection, user: UserId) -> Result<Watchlist, D
     })
 }
 
+/// Creates the default list of a new user (inside the user's insert).
+pub fn create_default(conn: &mut DbConnection, user: UserId) -> Result<(), DbError> {
+    insert(conn, user, DEFAULT_NAME, true).map(|_| ())
+}
+
 fn insert(
     conn: &mut DbConnection,
     user: UserId,

@@ -19,7 +19,7 @@ use trader_api_types::signals::Settings;
 use trader_api_types::{Role, UserId};
 use trader_db::Backend;
 use trader_db::test_support::TestDb;
-use trader_server::services::scheduler::{compute_signals, store_signals};
+use trader_server::services::scheduler::{SignalMemo, compute_signals, store_signals};
 
 const USERS: usize = 1_000;
 const SYMBOLS: usize = 500;
@@ -85,6 +85,7 @@ fn main() {
     let settings = Settings::default();
 
     let (wall, cpu0) = (Instant::now(), cpu());
+    let mut memo = SignalMemo::default();
     let computed: Vec<_> = lists
         .iter()
         .enumerate()
@@ -95,6 +96,7 @@ fn main() {
                 symbols,
                 &bars,
                 now,
+                &mut memo,
             )
             .0
         })

@@ -23,6 +23,11 @@ fn create_then_find_by_id_and_any_case(backend: Backend) {
     assert!(created.is_active);
     assert_eq!(created.security_stamp.len(), 32);
     assert_eq!(created.last_login_at, None);
+    // Every user starts with their default watchlist.
+    let lists = trader_db::watchlists::list(&mut conn, created.id).unwrap();
+    assert_eq!(lists.len(), 1);
+    assert!(lists[0].is_default);
+    assert_eq!(lists[0].name, trader_db::watchlists::DEFAULT_NAME);
 
     let by_id = users::find_user_by_id(&mut conn, created.id).unwrap();
     assert_eq!(

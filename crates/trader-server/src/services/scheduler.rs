@@ -201,6 +201,7 @@ pub async fn run_pass(
     }
     let mut all_symbols = BTreeSet::new();
     let mut stored = 0;
+    let memo = Mutex::new(SignalMemo::default());
     for ((source, timeframe, feed), (symbols, days, members)) in groups {
         all_symbols.extend(symbols.iter().cloned());
         let client = match &source {
@@ -225,7 +226,7 @@ pub async fn run_pass(
         };
         for i in members {
             let d = &due[i];
-            let (n, errors) = store_user_signals(state, d, &bars, now).await?;
+            let (n, errors) = store_user_signals(state, d, &bars, now, &memo).await?;
             stored += n;
             report.errors.extend(errors);
         }
@@ -294,6 +295,13 @@ pub struct ComputedSignal {
     pub votes: String,
 }
 
+/// Signals already computed in this pass, by (settings, symbol): users
+/// with the same settings and a symbol in common share one computation.
+#[derive(Debug, Default)]
+pub struct SignalMemo {
+    done: std::collections::HashMap<(String, String), Result<ComputedSignal, String>>,
+}
+
 /// One user's signals from bars already fetched (pure CPU work): the
 /// signals, and an error line for each symbol without one.
 pub fn compute_signals(
@@ -302,8 +310,10 @@ pub fn compute_signals(
     symbols: &[(String, Option<String>)],
     bars: &BTreeMap<String, Vec<Bar>>,
     now: DateTime<Utc>,
+    memo: &mut SignalMemo,
 ) -> (Vec<ComputedSignal>, Vec<String>) {
     let tf = settings.data.timeframe.as_str();
+    let settings_key = serde_json::to_string(settings).unwrap_or_default();
     let config = signal_config(settings);
     let Ok(engine) = trader_indicators::SignalEngine::from_config(&config) else {
         return (Vec::new(), vec![format!("user {user}: invalid settings")]);
@@ -312,40 +322,47 @@ pub fn compute_signals(
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (symbol, name) in symbols {
-        let closed: Vec<Bar> = bars
-            .get(symbol)
-            .map(|b| {
-                b.iter()
-                    .filter(|b| crate::services::signals::closed(b.t, tf, now))
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let w = window(
-            settings,
-            closed.iter().filter(|b| b.t >= lookback_start).count(),
-        );
-        let signal = evaluate(&engine, settings, symbol, name.clone(), &closed, w);
-        match (&signal.action, signal.bar_time) {
-            (Some(action), Some(bar_time)) => rows.push(ComputedSignal {
-                symbol: symbol.clone(),
-                action: action.clone(),
-                strength_pct: signal.strength_pct.unwrap_or(0.0),
-                price: signal.price,
-                bar_time,
-                votes: serde_json::to_string(&signal.votes).unwrap_or_else(|_| "[]".to_owned()),
-            }),
-            _ => errors.push(format!(
-                "user {user}: {symbol}: {}",
-                signal.error.unwrap_or_default()
-            )),
+        let outcome = memo
+            .done
+            .entry((settings_key.clone(), symbol.clone()))
+            .or_insert_with(|| {
+                let closed: Vec<Bar> = bars
+                    .get(symbol)
+                    .map(|b| {
+                        b.iter()
+                            .filter(|b| crate::services::signals::closed(b.t, tf, now))
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let w = window(
+                    settings,
+                    closed.iter().filter(|b| b.t >= lookback_start).count(),
+                );
+                let signal = evaluate(&engine, settings, symbol, name.clone(), &closed, w);
+                match (&signal.action, signal.bar_time) {
+                    (Some(action), Some(bar_time)) => Ok(ComputedSignal {
+                        symbol: symbol.clone(),
+                        action: action.clone(),
+                        strength_pct: signal.strength_pct.unwrap_or(0.0),
+                        price: signal.price,
+                        bar_time,
+                        votes: serde_json::to_string(&signal.votes)
+                            .unwrap_or_else(|_| "[]".to_owned()),
+                    }),
+                    _ => Err(signal.error.unwrap_or_default()),
+                }
+            });
+        match outcome {
+            Ok(row) => rows.push(row.clone()),
+            Err(e) => errors.push(format!("user {user}: {symbol}: {e}")),
         }
     }
     (rows, errors)
 }
 
-/// Stores a user's signals in one transaction (each row its own
-/// savepoint); a bar already stored is skipped. Answers how many were new.
+/// Stores a user's signals in one statement; a bar already stored is
+/// skipped. Answers how many were new.
 pub fn store_signals(
     conn: &mut DbConnection,
     user: UserId,
@@ -353,25 +370,20 @@ pub fn store_signals(
     rows: &[ComputedSignal],
     now: DateTime<Utc>,
 ) -> Result<usize, trader_db::DbError> {
-    conn.transaction(|conn| {
-        let mut n = 0;
-        for r in rows {
-            let new = trader_db::signal_history::NewSignal {
-                user_id: user,
-                symbol: &r.symbol,
-                timeframe,
-                bar_time: r.bar_time,
-                action: &r.action,
-                strength: r.strength_pct,
-                price: r.price,
-                votes: &r.votes,
-            };
-            if trader_db::signal_history::insert(conn, &new, now)? {
-                n += 1;
-            }
-        }
-        Ok(n)
-    })
+    let new: Vec<trader_db::signal_history::NewSignal<'_>> = rows
+        .iter()
+        .map(|r| trader_db::signal_history::NewSignal {
+            user_id: user,
+            symbol: &r.symbol,
+            timeframe,
+            bar_time: r.bar_time,
+            action: &r.action,
+            strength: r.strength_pct,
+            price: r.price,
+            votes: &r.votes,
+        })
+        .collect();
+    trader_db::signal_history::insert_many(conn, &new, now)
 }
 
 /// Evaluates and stores one user's signals from a group's bars.
@@ -380,8 +392,14 @@ async fn store_user_signals(
     d: &Due,
     bars: &BTreeMap<String, Vec<Bar>>,
     now: DateTime<Utc>,
+    memo: &Mutex<SignalMemo>,
 ) -> Result<(usize, Vec<String>), ApiError> {
-    let (rows, errors) = compute_signals(d.user, &d.settings, &d.symbols, bars, now);
+    let (rows, errors) = {
+        let mut memo = memo
+            .lock()
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("memo poisoned")))?;
+        compute_signals(d.user, &d.settings, &d.symbols, bars, now, &mut memo)
+    };
     let pool = state.pool.clone();
     let (user, timeframe) = (d.user, d.settings.data.timeframe.clone());
     let stored = blocking(move || {
