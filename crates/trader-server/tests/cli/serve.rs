@@ -371,3 +371,39 @@ mod postgres {
         second.stop();
     }
 }
+
+/// `run-once`: one pass under the scheduler's lock, then exit 0 with what
+/// it did (for cron, as the Python version's headless trader).
+#[test]
+fn run_once_makes_one_pass_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = alpaca_trader(dir.path())
+        .args(["run-once", "--no-demo"])
+        .env("APP_ENV", "development")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("run-once: 0 users, 0 symbols, 0 signals stored, 0 errors"),
+        "{stdout}"
+    );
+    // The pass is recorded.
+    let url: trader_db::DatabaseUrl = dir
+        .path()
+        .join("data/alpaca-trader.db")
+        .to_string_lossy()
+        .parse()
+        .unwrap();
+    let mut conn = url.connect().unwrap();
+    assert_eq!(
+        trader_db::scheduler::recent_runs(&mut conn, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
