@@ -29,8 +29,21 @@ pub const LOCK_THRESHOLD: i32 = 10;
 /// Password failures for one account, across networks, allowed per hour.
 pub const HOURLY_CEILING: i32 = 50;
 /// How often a compare-and-swap is retried when another request changed
-/// the counter in between.
-const CAS_TRIES: usize = 16;
+/// the counter in between. Twenty sign-ins of one account at once (a
+/// script's threads) needed more than 16; each retry waits a little longer
+/// (see [`cas_pause`]). Running out answers "locked", the safe side.
+const CAS_TRIES: usize = 64;
+
+/// The pause before compare-and-swap retry `n` (0-based): 0, 0.1, 0.2 ...
+/// ms, so racing requests fall out of step. The callers run on blocking
+/// threads, never on an async worker.
+fn cas_pause(n: usize) {
+    if n > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(
+            100 * u64::try_from(n).unwrap_or(64),
+        ));
+    }
+}
 
 /// How long attempts stay locked after `failures` failures: nothing below
 /// [`LOCK_THRESHOLD`], then 1 minute, doubling with each further failure,
@@ -65,26 +78,31 @@ pub fn reserve_password_attempt(
     network: &str,
     now: DateTime<Utc>,
 ) -> Result<Reservation, DbError> {
-    // The row may not exist yet; a racing insert of the same key is fine.
-    let inserted = conn.transaction(|conn| {
-        diesel::insert_into(login_failures::table)
-            .values((
-                login_failures::user_id.eq(user.0),
-                login_failures::network.eq(network),
-                login_failures::failures.eq(0),
-                login_failures::updated_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)
-    });
-    match inserted.map_err(DbError::from) {
-        Ok(_) | Err(DbError::Conflict { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    for _ in 0..CAS_TRIES {
-        let (failures, locked_until): (i32, Option<NaiveDateTime>) = login_failures::table
+    for n in 0..CAS_TRIES {
+        cas_pause(n);
+        let row: Option<(i32, Option<NaiveDateTime>)> = login_failures::table
             .find((user.0, network))
             .select((login_failures::failures, login_failures::locked_until))
-            .first(conn)?;
+            .first(conn)
+            .optional()?;
+        let Some((failures, locked_until)) = row else {
+            // No row yet, or a full sign-in just cleared it: make one (a
+            // racing insert of the same key is fine) and look again.
+            let inserted = conn.transaction(|conn| {
+                diesel::insert_into(login_failures::table)
+                    .values((
+                        login_failures::user_id.eq(user.0),
+                        login_failures::network.eq(network),
+                        login_failures::failures.eq(0),
+                        login_failures::updated_at.eq(now.naive_utc()),
+                    ))
+                    .execute(conn)
+            });
+            match inserted.map_err(DbError::from) {
+                Ok(_) | Err(DbError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        };
         if let Some(until) = locked_until.map(|t| t.and_utc())
             && until > now
         {
@@ -182,7 +200,8 @@ pub fn reserve_hourly_attempt(
     now: DateTime<Utc>,
     exempt: bool,
 ) -> Result<Ceiling, DbError> {
-    for _ in 0..CAS_TRIES {
+    for n in 0..CAS_TRIES {
+        cas_pause(n);
         let Some((count, start)) = users::table
             .find(user.0)
             .select((users::password_failures_hour, users::password_window_start))
@@ -245,7 +264,8 @@ pub fn reserve_factor_attempt(
     user: UserId,
     now: DateTime<Utc>,
 ) -> Result<Reservation, DbError> {
-    for _ in 0..CAS_TRIES {
+    for n in 0..CAS_TRIES {
+        cas_pause(n);
         let Some((failures, locked_until)) = users::table
             .find(user.0)
             .select((users::factor_failures, users::factor_locked_until))

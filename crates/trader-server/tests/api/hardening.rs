@@ -382,6 +382,38 @@ async fn a_stolen_session_gets_five_guesses_in_parallel(backend: Backend) {
     );
 }
 
+/// Twenty correct sign-ins of one account at once (a script's threads) all
+/// succeed: the attempt counters' compare-and-swap retries outlast the
+/// contention instead of answering "locked".
+async fn parallel_sign_ins_of_one_account_all_succeed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("alice", Role::User);
+    let answers = futures_util::future::join_all((0..20).map(|_| {
+        let client = app.client();
+        let url = app.url("/api/auth/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": "alice", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    let log = app.log_text();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .take(3)
+        .collect();
+    assert!(
+        answers.iter().all(|s| *s == StatusCode::OK),
+        "{answers:?} {failures:#?}"
+    );
+}
+
 /// Item 3: the 2FA and password endpoints sit under the strict limiter.
 async fn factor_endpoints_are_under_the_strict_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
@@ -850,6 +882,7 @@ crate::api_tests!(
     the_hourly_ceiling_spares_a_known_browser,
     signed_in_checks_obey_the_lock_and_end_the_session,
     a_stolen_session_gets_five_guesses_in_parallel,
+    parallel_sign_ins_of_one_account_all_succeed,
     factor_endpoints_are_under_the_strict_limit,
     admin_changes_need_a_fresh_confirmation,
     half_finished_logins_end_with_a_password_change,
