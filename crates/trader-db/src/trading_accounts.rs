@@ -13,13 +13,8 @@ use diesel::prelude::*;
 use trader_api_types::UserId;
 
 use crate::schema::trading_accounts;
-use crate::users::now;
+use crate::users::{lower, now};
 use crate::{DbConnection, DbError};
-
-diesel::define_sql_function! {
-    /// SQL `lower(text)`.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// A trading account as stored. The keys are sealed; `Debug` leaves them out.
 #[derive(Clone, PartialEq, Eq)]

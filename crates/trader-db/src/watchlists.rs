@@ -9,13 +9,8 @@ use diesel::prelude::*;
 use trader_api_types::UserId;
 
 use crate::schema::{watchlist_symbols, watchlists};
-use crate::users::now;
+use crate::users::{lower, now};
 use crate::{DbConnection, DbError};
-
-diesel::define_sql_function! {
-    /// SQL `lower(text)`.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// Lists a user may have.
 pub const MAX_LISTS: i64 = 20;

@@ -91,3 +91,26 @@ pub fn audit(
         at,
     )
 }
+
+/// Writes `event` about `user` (done by themself), with `detail`, off the
+/// async workers: the one helper for handlers and services that audit
+/// outside a database call of their own.
+pub async fn audit_user(
+    state: &AppState,
+    user: &trader_db::users::User,
+    meta: &RequestMeta,
+    event: &'static str,
+    detail: Option<serde_json::Value>,
+) -> Result<(), crate::error::ApiError> {
+    let pool = state.pool.clone();
+    let now = state.clock.now();
+    let (user, meta) = (user.clone(), meta.clone());
+    crate::error::blocking(move || {
+        let mut conn = pool.get()?;
+        let mut e = Event::of(&user, event);
+        e.detail = detail.as_ref();
+        audit(&mut conn, &meta, e, now)?;
+        Ok(())
+    })
+    .await
+}

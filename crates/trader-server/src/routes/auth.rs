@@ -568,19 +568,7 @@ pub(crate) async fn reauth(
         "reauth_failed",
     )
     .await?;
-    let st = state.clone();
-    let (user, meta2) = (caller.user.clone(), meta.clone());
-    blocking(move || {
-        let mut conn = st.pool.get()?;
-        audit(
-            &mut conn,
-            &meta2,
-            Event::of(&user, "reauth"),
-            st.clock.now(),
-        )?;
-        Ok(())
-    })
-    .await?;
+    crate::meta::audit_user(&state, &caller.user, &meta, "reauth", None).await?;
     let now = state.clock.now();
     confirm(&caller.auth.session, now)?;
     Ok(web::Json(ReauthResponse {

@@ -8,9 +8,9 @@ use trader_api_types::ErrorBody;
 use trader_api_types::signals::Settings;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, blocking};
+use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::meta::{Event, RequestMeta, audit};
+use crate::meta::{RequestMeta, audit_user};
 use crate::services::settings as service;
 use crate::state::AppState;
 
@@ -27,22 +27,6 @@ pub(crate) async fn get_indicators(
     caller: AuthUser,
 ) -> Result<web::Json<Settings>, ApiError> {
     Ok(web::Json(service::load(&state, caller.id()).await?))
-}
-
-async fn audit_saved(
-    state: &AppState,
-    caller: &AuthUser,
-    meta: &RequestMeta,
-) -> Result<(), ApiError> {
-    let pool = state.pool.clone();
-    let now = state.clock.now();
-    let (user, meta) = (caller.user.clone(), meta.clone());
-    blocking(move || {
-        let mut conn = pool.get()?;
-        audit(&mut conn, &meta, Event::of(&user, "settings_changed"), now)?;
-        Ok(())
-    })
-    .await
 }
 
 /// Replaces the settings (missing groups and fields take the defaults).
@@ -65,7 +49,7 @@ pub(crate) async fn put_indicators(
     body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
     let settings = service::replace(&state, caller.id(), body.into_inner()).await?;
-    audit_saved(&state, &caller, &meta).await?;
+    audit_user(&state, &caller.user, &meta, "settings_changed", None).await?;
     Ok(web::Json(settings))
 }
 
@@ -89,6 +73,6 @@ pub(crate) async fn patch_indicators(
     body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
     let merged = service::patch(&state, caller.id(), body.into_inner()).await?;
-    audit_saved(&state, &caller, &meta).await?;
+    audit_user(&state, &caller.user, &meta, "settings_changed", None).await?;
     Ok(web::Json(merged))
 }

@@ -9,8 +9,8 @@ use trader_api_types::broker::{ClosedPosition, ClosedPositions, Order, PositionL
 use utoipa::IntoParams;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, blocking};
-use crate::meta::{Event, RequestMeta, audit};
+use crate::error::ApiError;
+use crate::meta::{RequestMeta, audit_user};
 use crate::routes::broker_account::AccountParam;
 use crate::services::broker::{self, broker_error, parse_amount, parse_symbol, require_trading};
 use crate::state::AppState;
@@ -61,26 +61,19 @@ pub(crate) struct CloseQuery {
     pub percentage: Option<String>,
 }
 
-pub(crate) fn audit_trade(
+/// Audits a broker action that has happened. Never fails the request: the
+/// broker acted, and an error answer would invite a second order.
+pub(crate) async fn audit_trade(
     state: &AppState,
     caller: &AuthUser,
     meta: &RequestMeta,
     event: &'static str,
     detail: serde_json::Value,
-) -> impl std::future::Future<Output = Result<(), ApiError>> + use<> {
-    let pool = state.pool.clone();
-    let now = state.clock.now();
-    let (user, meta) = (caller.user.clone(), meta.clone());
-    blocking(move || {
-        let mut conn = pool.get()?;
-        audit(
-            &mut conn,
-            &meta,
-            Event::of(&user, event).detail(&detail),
-            now,
-        )?;
-        Ok(())
-    })
+) -> Result<(), ApiError> {
+    if let Err(e) = audit_user(state, &caller.user, meta, event, Some(detail)).await {
+        tracing::error!(error = %e, event, "could not audit a broker action that succeeded");
+    }
+    Ok(())
 }
 
 /// Closes a position: all of it, `qty` shares or `percentage` %. Answers

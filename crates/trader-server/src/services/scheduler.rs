@@ -201,7 +201,7 @@ pub async fn run_pass(
     }
     let mut all_symbols = BTreeSet::new();
     let mut stored = 0;
-    let memo = Mutex::new(SignalMemo::default());
+    let memo = Arc::new(Mutex::new(SignalMemo::default()));
     for ((source, timeframe, feed), (symbols, days, members)) in groups {
         all_symbols.extend(symbols.iter().cloned());
         let client = match &source {
@@ -216,7 +216,7 @@ pub async fn run_pass(
         query.feed = Some(feed.clone());
         query.limit = Some(10_000);
         let bars = match client.bars(&query).await {
-            Ok(b) => b,
+            Ok(b) => Arc::new(b),
             Err(e) => {
                 report
                     .errors
@@ -386,33 +386,35 @@ pub fn store_signals(
     trader_db::signal_history::insert_many(conn, &new, now)
 }
 
-/// Evaluates and stores one user's signals from a group's bars.
+/// Evaluates and stores one user's signals from a group's bars, both on a
+/// blocking thread (the computation is CPU work, the insert database I/O).
 async fn store_user_signals(
     state: &AppState,
     d: &Due,
-    bars: &BTreeMap<String, Vec<Bar>>,
+    bars: &Arc<BTreeMap<String, Vec<Bar>>>,
     now: DateTime<Utc>,
-    memo: &Mutex<SignalMemo>,
+    memo: &Arc<Mutex<SignalMemo>>,
 ) -> Result<(usize, Vec<String>), ApiError> {
-    let (rows, errors) = {
-        let mut memo = memo
-            .lock()
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("memo poisoned")))?;
-        compute_signals(d.user, &d.settings, &d.symbols, bars, now, &mut memo)
-    };
     let pool = state.pool.clone();
-    let (user, timeframe) = (d.user, d.settings.data.timeframe.clone());
-    let stored = blocking(move || {
-        Ok(store_signals(
+    let (user, settings, symbols) = (d.user, d.settings.clone(), d.symbols.clone());
+    let (bars, memo) = (bars.clone(), memo.clone());
+    blocking(move || {
+        let (rows, errors) = {
+            let mut memo = memo
+                .lock()
+                .map_err(|_| ApiError::internal(anyhow::anyhow!("memo poisoned")))?;
+            compute_signals(user, &settings, &symbols, &bars, now, &mut memo)
+        };
+        let stored = store_signals(
             &mut *pool.get()?,
             user,
-            &timeframe,
+            &settings.data.timeframe,
             &rows,
             now,
-        )?)
+        )?;
+        Ok((stored, errors))
     })
-    .await?;
-    Ok((stored, errors))
+    .await
 }
 
 /// The right to run passes: an advisory lock on a PostgreSQL connection of
@@ -507,9 +509,7 @@ impl Leadership {
             }
         }
     }
-}
 
-impl Leadership {
     /// Gives the SQLite lease up (PostgreSQL's lock ends with its
     /// connection), so a running server's scheduler need not wait for it.
     pub async fn release(&self, state: &AppState) -> Result<(), ApiError> {

@@ -251,9 +251,6 @@ pub async fn chart(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<trader_api_types::signals::ChartData, ApiError> {
-    use trader_api_types::signals::{ChartBar, ChartData, ChartMarker};
-    use trader_indicators::indicators::{bbands, macd, rsi, sma};
-
     let config = signal_config(settings);
     let lookback_start = now - Duration::days(i64::from(settings.data.lookback_days));
     let mut query = BarsQuery::new(&[symbol], timeframe);
@@ -285,6 +282,27 @@ pub async fn chart(
     } else {
         config.bars_needed().max(1)
     };
+    // The indicators and the marker replay are CPU work (up to 1,000
+    // windows of W bars): off the async workers.
+    let (settings, symbol, timeframe) = (settings.clone(), symbol.to_owned(), timeframe.to_owned());
+    actix_web::web::block(move || draw_chart(&settings, &symbol, &timeframe, &bars, limit, warmup))
+        .await?
+}
+
+/// The chart from closed bars (the last `limit` returned, `warmup` more
+/// before them for the indicators and the replay).
+fn draw_chart(
+    settings: &Settings,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[Bar],
+    limit: usize,
+    warmup: usize,
+) -> Result<trader_api_types::signals::ChartData, ApiError> {
+    use trader_api_types::signals::{ChartBar, ChartData, ChartMarker};
+    use trader_indicators::indicators::{bbands, macd, rsi, sma};
+
+    let config = signal_config(settings);
     let bars = &bars[bars.len().saturating_sub(limit + warmup)..];
     let first = bars.len().saturating_sub(limit);
     let close: Vec<f64> = bars.iter().map(|b| b.c).collect();

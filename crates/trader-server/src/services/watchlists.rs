@@ -11,7 +11,7 @@ use trader_db::watchlists::{self as db, ListError};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, blocking};
-use crate::meta::{Event, RequestMeta, audit};
+use crate::meta::{RequestMeta, audit_user};
 use crate::services::broker::{self, parse_symbol};
 use crate::state::AppState;
 
@@ -108,26 +108,14 @@ pub async fn get(state: &AppState, user: UserId, id: Option<i64>) -> Result<Watc
     .await
 }
 
-fn audit_change(
+async fn audit_change(
     state: &AppState,
     caller: &AuthUser,
     meta: &RequestMeta,
     event: &'static str,
     detail: serde_json::Value,
-) -> impl std::future::Future<Output = Result<(), ApiError>> + use<> {
-    let pool = state.pool.clone();
-    let now = state.clock.now();
-    let (user, meta) = (caller.user.clone(), meta.clone());
-    blocking(move || {
-        let mut conn = pool.get()?;
-        audit(
-            &mut conn,
-            &meta,
-            Event::of(&user, event).detail(&detail),
-            now,
-        )?;
-        Ok(())
-    })
+) -> Result<(), ApiError> {
+    audit_user(state, &caller.user, meta, event, Some(detail)).await
 }
 
 /// Creates a list.
