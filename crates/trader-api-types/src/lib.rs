@@ -5,6 +5,7 @@
 
 mod account;
 pub mod auth;
+pub mod auto_trade;
 pub mod broker;
 mod error;
 mod ids;

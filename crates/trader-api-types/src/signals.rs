@@ -82,6 +82,7 @@ pub struct Settings {
     pub execution: ExecutionSettings,
     pub data: DataSettings,
     pub schedule: ScheduleSettings,
+    pub auto_trade: AutoTradeSettings,
 }
 
 /// `indicators`.
@@ -279,6 +280,44 @@ impl Default for ScheduleSettings {
             interval_minutes: 5,
             cron: None,
             market_hours_only: true,
+        }
+    }
+}
+
+/// `auto_trade`: whether and where the scheduler trades on the signals,
+/// and the guardrails. Off and in dry run until the user says otherwise.
+/// Changes that raise the risk (turning it on, dry run off, another
+/// account, a higher limit, a larger position or more positions, shorts)
+/// take a signed-in session, a confirmation within 10 minutes and 2FA on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoTradeSettings {
+    pub enabled: bool,
+    /// The one trading account auto-trade uses (one of the user's; the
+    /// active account does not matter). Required to turn it on.
+    pub account_id: Option<i64>,
+    /// Record decisions without sending orders (default true).
+    pub dry_run: bool,
+    /// No order opening or adding exposure above this many dollars
+    /// (1 to 10,000,000).
+    pub max_order_notional: f64,
+    /// Orders auto-trade sends per New York day on the account (1 to 1,000).
+    pub max_orders_per_day: u32,
+    /// No new BUY (or short) once the account's day P&L is below minus
+    /// this % of the last close's equity (0.1 to 100).
+    pub max_daily_loss_pct: f64,
+}
+
+impl Default for AutoTradeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            account_id: None,
+            dry_run: true,
+            max_order_notional: 1_000.0,
+            max_orders_per_day: 10,
+            max_daily_loss_pct: 3.0,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod audit;
+pub mod auto_trade;
 mod connection;
 mod error;
 pub mod login_guard;

@@ -49,6 +49,22 @@ pub fn take_lease(
     })
 }
 
+/// Whether `holder` holds the lease `name` at `now`.
+pub fn lease_held(
+    conn: &mut DbConnection,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    Ok(scheduler_lease::table
+        .find(name)
+        .filter(scheduler_lease::holder.eq(holder))
+        .filter(scheduler_lease::expires_at.gt(now.naive_utc()))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
 /// Gives the lease up (a graceful stop), if `holder` holds it.
 pub fn release_lease(conn: &mut DbConnection, name: &str, holder: &str) -> Result<(), DbError> {
     diesel::delete(

@@ -202,6 +202,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    auto_trade_decisions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        account_id -> BigInt,
+        symbol -> Text,
+        timeframe -> Text,
+        bar_time -> Timestamp,
+        action -> Text,
+        outcome -> Text,
+        reason -> Text,
+        client_order_id -> Text,
+        order_id -> Nullable<Text>,
+        side -> Nullable<Text>,
+        qty -> Nullable<Text>,
+        notional -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(watchlists -> users (user_id));
 diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
@@ -226,5 +248,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     signal_history,
     scheduler_users,
     scheduler_runs,
-    scheduler_lease
+    scheduler_lease,
+    auto_trade_decisions
 );

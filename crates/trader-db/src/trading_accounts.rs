@@ -357,6 +357,17 @@ pub fn activate(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, 
 /// Deletes the account; answers whether it was the user's. When it was the
 /// active one, the user's oldest remaining account becomes active.
 pub fn delete(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
+    delete_with(conn, user, id, |_| Ok(()))
+}
+
+/// [`delete`], then `after` in the same transaction (what else must
+/// change with the account, e.g. settings that name it).
+pub fn delete_with<E: From<DbError> + From<diesel::result::Error>>(
+    conn: &mut DbConnection,
+    user: UserId,
+    id: i64,
+    after: impl FnOnce(&mut DbConnection) -> Result<(), E>,
+) -> Result<bool, E> {
     conn.write_transaction(|conn| {
         lock_user_rows(conn, user)?;
         if find(conn, user, id)?.is_none() {
@@ -382,6 +393,7 @@ pub fn delete(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, Db
                 .set(trading_accounts::is_active.eq(true))
                 .execute(conn)?;
         }
+        after(conn)?;
         Ok(true)
     })
 }

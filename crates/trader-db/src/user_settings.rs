@@ -20,26 +20,35 @@ pub fn get(conn: &mut DbConnection, user: UserId) -> Result<Option<String>, DbEr
 
 /// Reads, changes and stores the user's settings in one write transaction
 /// (the user's row locked on PostgreSQL), so two changes at once cannot
-/// lose one: `change` gets the stored JSON (if any) and answers the new
-/// JSON, or an error that leaves everything as it was.
+/// lose one: `change` gets the connection (inside the transaction) and the
+/// stored JSON (if any) and answers the new JSON, or an error that leaves
+/// everything as it was.
 pub fn update<E: From<DbError> + From<diesel::result::Error>>(
     conn: &mut DbConnection,
     user: UserId,
-    change: impl FnOnce(Option<String>) -> Result<String, E>,
+    change: impl FnOnce(&mut DbConnection, Option<String>) -> Result<String, E>,
 ) -> Result<String, E> {
     conn.write_transaction(|conn| {
-        if let DbConnection::Postgres(pg) = conn {
-            crate::schema::users::table
-                .find(user.0)
-                .select(crate::schema::users::id)
-                .for_update()
-                .load::<i64>(pg)
-                .map_err(DbError::from)?;
-        }
-        let json = change(get(conn, user)?)?;
+        lock(conn, user)?;
+        let stored = get(conn, user)?;
+        let json = change(conn, stored)?;
         put(conn, user, &json)?;
         Ok(json)
     })
+}
+
+/// Locks the user's row until the end of the write transaction on
+/// PostgreSQL (SQLite's `BEGIN IMMEDIATE` already holds the write lock):
+/// whatever reads the settings under it sees no change until it ends.
+pub fn lock(conn: &mut DbConnection, user: UserId) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        crate::schema::users::table
+            .find(user.0)
+            .select(crate::schema::users::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
 }
 
 /// Stores the user's settings JSON (replacing what was there); call it in

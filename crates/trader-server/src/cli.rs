@@ -197,17 +197,19 @@ fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
         {
             anyhow::bail!("another scheduler is running passes on this database; nothing done");
         }
-        let report = crate::services::scheduler::run_pass(&state, leadership.holder(), now).await;
+        let report = crate::services::scheduler::run_led_pass(&state, &leadership, now).await;
         leadership
             .release(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
-            "run-once: {} users, {} symbols, {} signals stored, {} errors",
+            "run-once: {} users, {} symbols, {} signals stored, {} auto-trade decisions, {} orders placed, {} errors",
             report.users,
             report.symbols,
             report.signals_stored,
+            report.decisions,
+            report.orders_placed,
             report.errors.len()
         );
         for e in &report.errors {

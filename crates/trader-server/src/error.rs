@@ -131,7 +131,8 @@ impl ApiError {
         }
     }
 
-    fn public_message(&self) -> String {
+    /// The message a client may see (never an internal error's cause).
+    pub fn public_message(&self) -> String {
         match self {
             Self::BadRequest(m) => m.clone(),
             Self::Validation { message, .. } => message.clone(),

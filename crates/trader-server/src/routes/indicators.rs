@@ -1,7 +1,8 @@
 //! The user's settings (`/api/indicators`): the Python version's
 //! `settings.yaml` as JSON. Reading takes a session or any token; changing
-//! takes a session or a `trade` token. One 422 names every bad field by its
-//! JSON path.
+//! takes a session or a `trade` token, except that raising auto-trade's
+//! risk takes a session with 2FA and a recent confirmation (403 for
+//! tokens). One 422 names every bad field by its JSON path.
 
 use actix_web::{get, patch, put, web};
 use trader_api_types::ErrorBody;
@@ -10,7 +11,7 @@ use trader_api_types::signals::Settings;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::meta::{RequestMeta, audit_user};
+use crate::meta::RequestMeta;
 use crate::services::settings as service;
 use crate::state::AppState;
 
@@ -48,9 +49,10 @@ pub(crate) async fn put_indicators(
     meta: RequestMeta,
     body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
-    let settings = service::replace(&state, caller.id(), body.into_inner()).await?;
-    audit_user(&state, &caller.user, &meta, "settings_changed", None).await?;
-    Ok(web::Json(settings))
+    let authority = service::Authority::of(&caller, state.clock.now());
+    let change = service::replace(&state, caller.id(), authority, body.into_inner()).await?;
+    service::audit_change(&state, &caller, &meta, &change).await?;
+    Ok(web::Json(change.new))
 }
 
 /// Changes some settings: a JSON merge patch (RFC 7396) on the current ones.
@@ -72,7 +74,8 @@ pub(crate) async fn patch_indicators(
     meta: RequestMeta,
     body: ApiJson<serde_json::Value>,
 ) -> Result<web::Json<Settings>, ApiError> {
-    let merged = service::patch(&state, caller.id(), body.into_inner()).await?;
-    audit_user(&state, &caller.user, &meta, "settings_changed", None).await?;
-    Ok(web::Json(merged))
+    let authority = service::Authority::of(&caller, state.clock.now());
+    let change = service::patch(&state, caller.id(), authority, body.into_inner()).await?;
+    service::audit_change(&state, &caller, &meta, &change).await?;
+    Ok(web::Json(change.new))
 }

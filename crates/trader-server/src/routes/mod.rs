@@ -8,6 +8,7 @@
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod auto_trade;
 pub(crate) mod broker_account;
 mod health;
 pub(crate) mod indicators;
@@ -76,6 +77,7 @@ const STRICT_PATHS: [&str; 8] = [
         (name = "watchlists", description = "Watchlists (several, one the default) and the Python version's /api/watchlist routes"),
         (name = "settings", description = "Indicator, signal, execution, data and schedule settings (settings.yaml as JSON)"),
         (name = "signals", description = "BUY/SELL/HOLD signals with each rule's vote, reason and values"),
+        (name = "auto-trade", description = "Auto-trade's kill switch and decision log (its settings are the auto_trade group of /api/indicators)"),
     )
 )]
 struct ApiDoc;
@@ -198,6 +200,8 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(signals::list_signal_history)
     .service(signals::get_scheduler_status)
     .service(signals::get_chart)
+    .service(auto_trade::stop_auto_trade)
+    .service(auto_trade::list_auto_trade_log)
     .service(
         scope::scope("/admin")
             .service(admin::list_users)

@@ -2,6 +2,7 @@
 //! no actix types in their signatures beyond the shared state. Handlers
 //! parse the request, call one service function and shape the response.
 
+pub mod auto_trade;
 pub mod broker;
 pub mod scheduler;
 pub mod settings;

@@ -34,6 +34,8 @@ use crate::state::AppState;
 const ADVISORY_KEY: i64 = 0x0A17_7A5C_4ED0;
 /// The lease's name on SQLite.
 const LEASE: &str = "scheduler";
+/// How far a check during a pass renews the SQLite lease.
+const RENEWAL: Duration = Duration::minutes(1);
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +43,10 @@ pub struct PassReport {
     pub users: usize,
     pub symbols: usize,
     pub signals_stored: usize,
+    /// Auto-trade: orders placed, and every decision made (placed,
+    /// skipped, refused, failed, dry run).
+    pub orders_placed: usize,
+    pub decisions: usize,
     pub errors: Vec<String>,
 }
 
@@ -69,6 +75,8 @@ struct Due {
     settings: Settings,
     symbols: Vec<(String, Option<String>)>,
     client: Option<AccountClient>,
+    /// The environment of the account `client` belongs to.
+    env: Option<trader_api_types::broker::Environment>,
 }
 
 fn parse_settings(json: Option<String>) -> Settings {
@@ -76,12 +84,32 @@ fn parse_settings(json: Option<String>) -> Settings {
         .unwrap_or_default()
 }
 
-/// One pass at `now` for every user due; `holder` names this scheduler in
-/// the record of passes.
+/// One pass at `now` for every user due, without the scheduler's lock
+/// (tests, and a caller that holds it some other way); `holder` names the
+/// caller in the record of passes.
 pub async fn run_pass(
     state: &AppState,
     holder: &str,
     now: DateTime<Utc>,
+) -> Result<PassReport, ApiError> {
+    pass(state, holder, now, None).await
+}
+
+/// One pass by the holder of the scheduler's lock, which auto-trade checks
+/// alive before each order.
+pub async fn run_led_pass(
+    state: &AppState,
+    lead: &Leadership,
+    now: DateTime<Utc>,
+) -> Result<PassReport, ApiError> {
+    pass(state, lead.holder(), now, Some(lead)).await
+}
+
+async fn pass(
+    state: &AppState,
+    holder: &str,
+    now: DateTime<Utc>,
+    lead: Option<&Leadership>,
 ) -> Result<PassReport, ApiError> {
     let started = state.clock.now();
     let pool = state.pool.clone();
@@ -127,8 +155,15 @@ pub async fn run_pass(
     let mut report = PassReport::default();
     let mut due: Vec<Due> = Vec::new();
     for (user, settings, symbols) in candidates {
-        let client = match broker::target(state, user, None).await {
-            Ok(t) => Some(t.client),
+        // With auto-trade on, its own account is also the data source (and
+        // the market's clock): never another account's data, which could
+        // be a simulator's while auto-trade trades a live account.
+        let account = settings
+            .auto_trade
+            .account_id
+            .filter(|_| settings.auto_trade.enabled);
+        let (client, env) = match broker::target(state, user, account).await {
+            Ok(t) => (Some(t.client), Some(t.env)),
             Err(e) => {
                 record_user(
                     state,
@@ -162,6 +197,7 @@ pub async fn run_pass(
             settings,
             symbols,
             client,
+            env,
         });
     }
     report.users = due.len();
@@ -201,6 +237,8 @@ pub async fn run_pass(
     }
     let mut all_symbols = BTreeSet::new();
     let mut stored = 0;
+    // Each user's signals, with the market time they were computed at.
+    let mut computed: BTreeMap<usize, (DateTime<Utc>, Vec<ComputedSignal>)> = BTreeMap::new();
     let memo = Arc::new(Mutex::new(SignalMemo::default()));
     for ((source, timeframe, feed), (symbols, days, members)) in groups {
         all_symbols.extend(symbols.iter().cloned());
@@ -209,6 +247,13 @@ pub async fn run_pass(
             Source::User(_) => members.first().and_then(|i| due[*i].client.clone()),
         };
         let Some(client) = client else { continue };
+        // The market's time, as the signals endpoint reads it: which bars
+        // have closed, and whether they are fresh enough to trade, is the
+        // broker's clock's to say (a simulator's may be pinned or replayed).
+        let now = match client.clock().await {
+            Ok(clock) => clock.timestamp,
+            Err(_) => now,
+        };
         let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
         let mut query = BarsQuery::new(&refs, timeframe.clone());
         query.start = Some(now - Duration::days(days));
@@ -226,10 +271,37 @@ pub async fn run_pass(
         };
         for i in members {
             let d = &due[i];
-            let (n, errors) = store_user_signals(state, d, &bars, now, &memo).await?;
+            let (n, errors, rows) = store_user_signals(state, d, &bars, now, &memo).await?;
             stored += n;
             report.errors.extend(errors);
+            let entry = computed.entry(i).or_insert_with(|| (now, Vec::new()));
+            entry.1.extend(rows);
         }
+    }
+    // Auto-trade, for the users who turned it on, on the signals just made.
+    for (i, (market_now, rows)) in &computed {
+        let d = &due[*i];
+        if !d.settings.auto_trade.enabled {
+            continue;
+        }
+        // Where this user's bars came from.
+        let data_env = match &state.settings.market_data {
+            Some((env, _)) => Some(*env),
+            None => d.env,
+        };
+        let r = crate::services::auto_trade::run_for_user(
+            state,
+            lead,
+            d.user,
+            &d.settings,
+            rows,
+            *market_now,
+            data_env,
+        )
+        .await;
+        report.orders_placed += r.placed;
+        report.decisions += r.placed + r.dry_run + r.skipped + r.refused + r.failed;
+        report.errors.extend(r.errors);
     }
     for d in &due {
         record_user(state, d.user, now, Some(next_run(&d.settings, now)), None).await?;
@@ -256,6 +328,8 @@ pub async fn run_pass(
             now - Duration::days(i64::from(retention)),
             now - Duration::days(7),
         )?;
+        // Auto-trade's decisions are kept as long as BUY and SELL signals.
+        trader_db::auto_trade::prune(&mut conn, now - Duration::days(i64::from(retention)))?;
         Ok(())
     })
     .await?;
@@ -394,7 +468,7 @@ async fn store_user_signals(
     bars: &Arc<BTreeMap<String, Vec<Bar>>>,
     now: DateTime<Utc>,
     memo: &Arc<Mutex<SignalMemo>>,
-) -> Result<(usize, Vec<String>), ApiError> {
+) -> Result<(usize, Vec<String>, Vec<ComputedSignal>), ApiError> {
     let pool = state.pool.clone();
     let (user, settings, symbols) = (d.user, d.settings.clone(), d.symbols.clone());
     let (bars, memo) = (bars.clone(), memo.clone());
@@ -412,7 +486,7 @@ async fn store_user_signals(
             &rows,
             now,
         )?;
-        Ok((stored, errors))
+        Ok((stored, errors, rows))
     })
     .await
 }
@@ -510,6 +584,47 @@ impl Leadership {
         }
     }
 
+    /// Whether this scheduler still holds the right to run passes: on
+    /// PostgreSQL its lock's connection answers (a dropped connection has
+    /// silently released the lock); on SQLite the lease is still its own
+    /// (and is renewed, so a long pass keeps it). Never takes the right
+    /// anew.
+    pub async fn alive(&self, state: &AppState, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        match &self.url {
+            DatabaseUrl::Postgres(_) => {
+                let slot = self.pg.clone();
+                blocking(move || {
+                    let mut slot = slot.lock().map_err(|_| {
+                        ApiError::internal(anyhow::anyhow!("scheduler lock poisoned"))
+                    })?;
+                    Ok(match slot.as_mut() {
+                        Some(conn) => diesel::sql_query("SELECT 1").execute(conn).is_ok(),
+                        None => false,
+                    })
+                })
+                .await
+            }
+            DatabaseUrl::Sqlite(_) => {
+                let pool = state.pool.clone();
+                let holder = self.holder.clone();
+                blocking(move || {
+                    let mut conn = pool.get()?;
+                    if !trader_db::scheduler::lease_held(&mut conn, LEASE, &holder, now)? {
+                        return Ok(false);
+                    }
+                    Ok(trader_db::scheduler::take_lease(
+                        &mut conn,
+                        LEASE,
+                        &holder,
+                        now,
+                        now + RENEWAL,
+                    )?)
+                })
+                .await
+            }
+        }
+    }
+
     /// Gives the SQLite lease up (PostgreSQL's lock ends with its
     /// connection), so a running server's scheduler need not wait for it.
     pub async fn release(&self, state: &AppState) -> Result<(), ApiError> {
@@ -542,11 +657,13 @@ pub fn spawn(state: actix_web::web::Data<AppState>) {
             let now = state.clock.now();
             let lease = Duration::from_std(tick * 3).unwrap_or(Duration::minutes(1));
             match leadership.check(&state, now, lease).await {
-                Ok(true) => match run_pass(&state, leadership.holder(), now).await {
+                Ok(true) => match run_led_pass(&state, &leadership, now).await {
                     Ok(r) => tracing::info!(
                         users = r.users,
                         symbols = r.symbols,
                         signals = r.signals_stored,
+                        orders = r.orders_placed,
+                        decisions = r.decisions,
                         errors = r.errors.len(),
                         "scheduler pass"
                     ),

@@ -8,6 +8,9 @@ use trader_api_types::UserId;
 use trader_api_types::signals::{Settings, SignalMode};
 use trader_indicators::SignalConfig;
 
+use trader_api_types::ErrorCode;
+
+use crate::auth::{AuthUser, SessionUser};
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
 
@@ -164,6 +167,31 @@ pub fn validate(s: &Settings) -> Result<(), ApiError> {
             );
         }
     }
+    let at = &s.auto_trade;
+    if at.enabled && at.account_id.is_none() {
+        fields.insert(
+            "auto_trade.account_id".to_owned(),
+            "choose the trading account auto-trade uses before turning it on".to_owned(),
+        );
+    }
+    if !(1.0..=10_000_000.0).contains(&at.max_order_notional) {
+        fields.insert(
+            "auto_trade.max_order_notional".to_owned(),
+            "must be 1 to 10000000 (dollars)".to_owned(),
+        );
+    }
+    if !(1..=1000).contains(&at.max_orders_per_day) {
+        fields.insert(
+            "auto_trade.max_orders_per_day".to_owned(),
+            "must be 1 to 1000".to_owned(),
+        );
+    }
+    if !(0.1..=100.0).contains(&at.max_daily_loss_pct) {
+        fields.insert(
+            "auto_trade.max_daily_loss_pct".to_owned(),
+            "must be 0.1 to 100 (%)".to_owned(),
+        );
+    }
     if fields.is_empty() {
         Ok(())
     } else {
@@ -216,22 +244,200 @@ fn stored_settings(stored: Option<String>) -> Result<Settings, ApiError> {
     }
 }
 
+/// Whether the caller may raise auto-trade's risk: only in a signed-in
+/// session, with 2FA on and a confirmation (sign-in, password or code)
+/// within the last 10 minutes. Tokens never may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    Confirmed,
+    NoTwoFactor,
+    NotConfirmed,
+    /// A `trade` token (`read` ones never get here).
+    Token,
+    /// A `trade` token made with `live`.
+    LiveToken,
+}
+
+impl Authority {
+    pub fn of(caller: &AuthUser, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let session = match &caller.via {
+            crate::auth::Via::Session(s) => s,
+            crate::auth::Via::Token(t) if t.live => return Self::LiveToken,
+            crate::auth::Via::Token(_) => return Self::Token,
+        };
+        if !caller.user.totp_enabled {
+            return Self::NoTwoFactor;
+        }
+        let who = SessionUser {
+            user: caller.user.clone(),
+            auth: session.clone(),
+        };
+        if who.require_recent_confirmation(now).is_ok() {
+            Self::Confirmed
+        } else {
+            Self::NotConfirmed
+        }
+    }
+
+    fn allow(self, what: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Confirmed => Ok(()),
+            Self::Token | Self::LiveToken => Err(ApiError::forbidden(
+                ErrorCode::InsufficientScope,
+                format!(
+                    "{what} raises auto-trade's risk: that takes a signed-in session with 2FA and a recent confirmation, never a token (a trade token may turn auto-trade off or stop it)"
+                ),
+            )),
+            Self::NoTwoFactor => Err(ApiError::forbidden(
+                ErrorCode::TwoFactorSetupRequired,
+                format!("{what} raises auto-trade's risk: turn on two-factor authentication first"),
+            )),
+            Self::NotConfirmed => Err(ApiError::forbidden(
+                ErrorCode::ReauthRequired,
+                format!(
+                    "{what} raises auto-trade's risk: confirm it is you first (POST /api/auth/reauth with your password or a code)"
+                ),
+            )),
+        }
+    }
+}
+
+/// What in a change of settings raises the risk auto-trade takes (empty
+/// when nothing does): any change of the `auto_trade` group that does, and
+/// while auto-trade is on, a larger position, more positions or shorts. `live` says whether the new `auto_trade.account_id`
+/// is a live account.
+pub fn risk_raised(old: &Settings, new: &Settings, live: bool) -> Vec<&'static str> {
+    let (o, n) = (&old.auto_trade, &new.auto_trade);
+    let (ox, nx) = (&old.execution, &new.execution);
+    let mut out = Vec::new();
+    let mut flag = |raised: bool, what: &'static str| {
+        if raised {
+            out.push(what);
+        }
+    };
+    flag(n.enabled && !o.enabled, "auto_trade.enabled");
+    flag(!n.dry_run && o.dry_run, "auto_trade.dry_run");
+    flag(
+        n.account_id.is_some() && n.account_id != o.account_id,
+        "auto_trade.account_id",
+    );
+    flag(
+        live && n.account_id.is_some() && n.account_id != o.account_id,
+        "a live account",
+    );
+    flag(
+        n.max_order_notional > o.max_order_notional,
+        "auto_trade.max_order_notional",
+    );
+    flag(
+        n.max_orders_per_day > o.max_orders_per_day,
+        "auto_trade.max_orders_per_day",
+    );
+    flag(
+        n.max_daily_loss_pct > o.max_daily_loss_pct,
+        "auto_trade.max_daily_loss_pct",
+    );
+    // The execution group sizes auto-trade's orders: while auto-trade is
+    // off it changes nothing (and turning it on takes the confirmation).
+    if n.enabled {
+        flag(
+            nx.position_size_pct > ox.position_size_pct,
+            "execution.position_size_pct",
+        );
+        flag(
+            nx.max_positions > ox.max_positions,
+            "execution.max_positions",
+        );
+        flag(nx.allow_short && !ox.allow_short, "execution.allow_short");
+    }
+    out
+}
+
+/// Settings before and after a change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub old: Settings,
+    pub new: Settings,
+}
+
+/// Checks a whole new settings document against the stored one, inside
+/// the write transaction: valid, its auto-trade account one of the user's,
+/// and any raise of risk allowed to the caller.
+fn check_change(
+    conn: &mut trader_db::DbConnection,
+    user: UserId,
+    authority: Authority,
+    old: &Settings,
+    new: &Settings,
+) -> Result<(), ApiError> {
+    validate(new)?;
+    // While auto-trade trades a live account, a token that may not act on
+    // live accounts may not steer it either: only turn it off or lower
+    // its limits.
+    if authority == Authority::Token
+        && old.auto_trade.enabled
+        && let Some(id) = old.auto_trade.account_id
+        && trader_db::trading_accounts::find(conn, user, id)?
+            .is_some_and(|a| a.environment == "live")
+    {
+        let others_changed = old.indicators != new.indicators
+            || old.signal != new.signal
+            || old.data != new.data
+            || old.schedule != new.schedule
+            || old.execution != new.execution;
+        if others_changed {
+            return Err(ApiError::forbidden(
+                ErrorCode::InsufficientScope,
+                "auto-trade is trading a live account: this token may only turn it off or lower its limits; create a trade token with \"live\": true",
+            ));
+        }
+    }
+    let mut live = false;
+    if let Some(id) = new.auto_trade.account_id {
+        let Some(account) = trader_db::trading_accounts::find(conn, user, id)? else {
+            return Err(ApiError::field(
+                "auto_trade.account_id",
+                "is not one of your trading accounts",
+            ));
+        };
+        live = account.environment == "live";
+    }
+    let raised = risk_raised(old, new, live);
+    if !raised.is_empty() {
+        authority.allow(&format!("changing {}", raised.join(", ")))?;
+    }
+    Ok(())
+}
+
 /// Replaces the settings with `value` (missing fields take the defaults),
 /// checked first.
 pub async fn replace(
     state: &AppState,
     user: UserId,
+    authority: Authority,
     value: serde_json::Value,
-) -> Result<Settings, ApiError> {
+) -> Result<Change, ApiError> {
     let settings = parse(value)?;
     validate(&settings)?;
-    let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
     let pool = state.pool.clone();
     blocking(move || {
-        trader_db::user_settings::update(&mut *pool.get()?, user, |_| Ok::<_, ApiError>(json))
+        let mut old = None;
+        trader_db::user_settings::update(
+            &mut *pool.get()?,
+            user,
+            |conn, stored| -> Result<String, ApiError> {
+                let current = stored_settings(stored)?;
+                check_change(conn, user, authority, &current, &settings)?;
+                old = Some(current);
+                serde_json::to_string(&settings).map_err(ApiError::internal)
+            },
+        )?;
+        Ok(Change {
+            old: old.unwrap_or_default(),
+            new: settings,
+        })
     })
-    .await?;
-    Ok(settings)
+    .await
 }
 
 /// Applies a JSON merge patch (RFC 7396) to the stored settings, in one
@@ -240,24 +446,62 @@ pub async fn replace(
 pub async fn patch(
     state: &AppState,
     user: UserId,
+    authority: Authority,
     patch: serde_json::Value,
-) -> Result<Settings, ApiError> {
+) -> Result<Change, ApiError> {
     if !patch.is_object() {
         return Err(ApiError::BadRequest(
             "a merge patch is a JSON object".to_owned(),
         ));
     }
     let pool = state.pool.clone();
-    let json = blocking(move || {
-        trader_db::user_settings::update(&mut *pool.get()?, user, |stored| {
-            let current = stored_settings(stored)?;
-            let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
-            json_patch::merge(&mut doc, &patch);
-            let merged = parse(doc)?;
-            validate(&merged)?;
-            serde_json::to_string(&merged).map_err(ApiError::internal)
-        })
+    blocking(move || {
+        let mut change = None;
+        trader_db::user_settings::update(
+            &mut *pool.get()?,
+            user,
+            |conn, stored| -> Result<String, ApiError> {
+                let current = stored_settings(stored)?;
+                let mut doc = serde_json::to_value(&current).map_err(ApiError::internal)?;
+                json_patch::merge(&mut doc, &patch);
+                let merged = parse(doc)?;
+                check_change(conn, user, authority, &current, &merged)?;
+                let json = serde_json::to_string(&merged).map_err(ApiError::internal)?;
+                change = Some(Change {
+                    old: current,
+                    new: merged,
+                });
+                Ok(json)
+            },
+        )?;
+        change.ok_or_else(|| ApiError::internal(anyhow::anyhow!("the settings change was lost")))
     })
-    .await?;
-    stored_settings(Some(json))
+    .await
+}
+
+/// Audits a change of settings: `settings_changed`, and for the
+/// `auto_trade` group `auto_trade_enabled`, `auto_trade_disabled` or
+/// `auto_trade_changed` with what changed.
+pub async fn audit_change(
+    state: &AppState,
+    caller: &AuthUser,
+    meta: &crate::meta::RequestMeta,
+    change: &Change,
+) -> Result<(), ApiError> {
+    use crate::meta::audit_user;
+    audit_user(state, &caller.user, meta, "settings_changed", None).await?;
+    let (o, n) = (&change.old.auto_trade, &change.new.auto_trade);
+    if o == n {
+        return Ok(());
+    }
+    let event = match (o.enabled, n.enabled) {
+        (false, true) => "auto_trade_enabled",
+        (true, false) => "auto_trade_disabled",
+        _ => "auto_trade_changed",
+    };
+    let detail = serde_json::json!({
+        "before": o, "after": n,
+        "via": if caller.session().is_some() { "session" } else { "token" },
+    });
+    audit_user(state, &caller.user, meta, event, Some(detail)).await
 }

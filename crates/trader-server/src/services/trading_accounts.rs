@@ -317,20 +317,68 @@ pub async fn delete(
     meta: &RequestMeta,
     id: i64,
 ) -> Result<(), ApiError> {
+    // Auto-trade's own account: stop it first, which cancels the open
+    // orders it sent there (after the delete nothing could).
+    let settings = crate::services::settings::load(state, caller.id()).await;
+    let mut stopped = false;
+    if settings.is_ok_and(|s| s.auto_trade.account_id == Some(id)) {
+        let report = crate::services::auto_trade::stop(state, caller.id()).await?;
+        stopped = report.was_enabled;
+        if !report.failed.is_empty() {
+            tracing::warn!(
+                failed = report.failed.len(),
+                "some of auto-trade's orders on a deleted account could not be cancelled"
+            );
+        }
+    }
     let st = state.clone();
     let (u, meta) = (caller.user.clone(), meta.clone());
     blocking(move || {
         let mut conn = st.pool.get()?;
-        if !trading_accounts::delete(&mut conn, u.id, id)? {
+        // Auto-trade never moves to another account: deleting its account
+        // turns it off, in the same transaction.
+        let mut auto_trade_off = stopped;
+        let deleted = trading_accounts::delete_with(&mut conn, u.id, id, |conn| {
+            trader_db::user_settings::lock(conn, u.id)?;
+            let Some(json) = trader_db::user_settings::get(conn, u.id)? else {
+                return Ok::<_, ApiError>(());
+            };
+            // Settings that do not parse cannot have auto-trade on.
+            let Ok(mut settings) =
+                serde_json::from_str::<trader_api_types::signals::Settings>(&json)
+            else {
+                return Ok(());
+            };
+            if settings.auto_trade.account_id == Some(id) {
+                auto_trade_off |= settings.auto_trade.enabled;
+                settings.auto_trade.enabled = false;
+                settings.auto_trade.account_id = None;
+                let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
+                trader_db::user_settings::put(conn, u.id, &json)?;
+            }
+            Ok(())
+        })?;
+        if !deleted {
             return Err(ApiError::NotFound);
         }
+        let now = st.clock.now();
         let detail = serde_json::json!({"account_id": id});
         audit(
             &mut conn,
             &meta,
             Event::of(&u, "trading_account_deleted").detail(&detail),
-            st.clock.now(),
+            now,
         )?;
+        if auto_trade_off {
+            let detail =
+                serde_json::json!({"account_id": id, "why": "its trading account was deleted"});
+            audit(
+                &mut conn,
+                &meta,
+                Event::of(&u, "auto_trade_disabled").detail(&detail),
+                now,
+            )?;
+        }
         Ok(())
     })
     .await?;

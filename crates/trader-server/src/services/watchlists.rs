@@ -149,6 +149,7 @@ pub async fn update(
     name: Option<&str>,
     make_default: bool,
 ) -> Result<Watchlist, ApiError> {
+    crate::services::auto_trade::guard_steering(state, caller).await?;
     let name = name.map(parse_name).transpose()?;
     if name.is_none() && !make_default {
         return Err(ApiError::field(
@@ -181,6 +182,7 @@ pub async fn delete(
     meta: &RequestMeta,
     id: i64,
 ) -> Result<(), ApiError> {
+    crate::services::auto_trade::guard_steering(state, caller).await?;
     let pool = state.pool.clone();
     let user = caller.id();
     let deleted =
@@ -208,6 +210,7 @@ pub async fn add_symbol(
     symbol: &str,
     name: Option<&str>,
 ) -> Result<WatchlistSymbol, ApiError> {
+    crate::services::auto_trade::guard_steering(state, caller).await?;
     let symbol = parse_symbol("symbol", symbol)?;
     if name.is_some_and(|n| n.chars().count() > 128 || n.chars().any(char::is_control)) {
         return Err(ApiError::field("name", "must be at most 128 characters"));
@@ -264,6 +267,7 @@ pub async fn remove_symbol(
     id: Option<i64>,
     symbol: &str,
 ) -> Result<(), ApiError> {
+    crate::services::auto_trade::guard_steering(state, caller).await?;
     let symbol = symbol.trim().to_ascii_uppercase();
     let list = get(state, caller.id(), id).await?;
     let pool = state.pool.clone();

@@ -15,6 +15,7 @@
 mod support;
 
 mod auth_flow;
+mod auto_trade;
 mod brokerage;
 mod envelope;
 mod hardening;

@@ -94,16 +94,45 @@ impl TestApp {
     /// A second instance of the server on this app's database (its own
     /// data folder, settings otherwise the same), sharing this app's clock.
     pub async fn second_instance(&self) -> (String, ServerHandle, tempfile::TempDir) {
+        let (base, handle, dir, _) = self.second_instance_state().await;
+        (base, handle, dir)
+    }
+
+    /// [`TestApp::second_instance`], with its shared state (to call its
+    /// services directly).
+    pub async fn second_instance_state(
+        &self,
+    ) -> (
+        String,
+        ServerHandle,
+        tempfile::TempDir,
+        actix_web::web::Data<trader_server::state::AppState>,
+    ) {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::second_instance_state`] with settings of its own.
+    pub async fn second_instance_with(
+        &self,
+        configure: impl FnOnce(&mut Settings),
+    ) -> (
+        String,
+        ServerHandle,
+        tempfile::TempDir,
+        actix_web::web::Data<trader_server::state::AppState>,
+    ) {
         let data_dir = tempfile::tempdir().unwrap();
         let mut settings = self.settings.clone();
         settings.data_dir = data_dir.path().to_owned();
+        configure(&mut settings);
         let app = Application::build_with_clock(settings, Arc::new(self.clock.clone()))
             .await
             .unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let state = app.state();
         tokio::spawn(app.run_until_stopped());
-        (base, handle, data_dir)
+        (base, handle, data_dir, state)
     }
 
     /// Everything the server has logged in this test binary so far.

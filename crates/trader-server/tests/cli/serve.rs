@@ -389,7 +389,7 @@ fn run_once_makes_one_pass_and_exits() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("run-once: 0 users, 0 symbols, 0 signals stored, 0 errors"),
+        stdout.contains("run-once: 0 users, 0 symbols, 0 signals stored, 0 auto-trade decisions, 0 orders placed, 0 errors"),
         "{stdout}"
     );
     // The pass is recorded.
