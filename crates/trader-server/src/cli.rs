@@ -159,7 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             write_stdout(&csv)
         }
         Command::Sim(args) => {
-            telemetry::init(crate::AppEnv::Development);
+            telemetry::init(telemetry::LogFormat::Text);
             actix_web::rt::System::new().block_on(alpaca_sim::run(args))
         }
         Command::GenKey => {
@@ -179,7 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// simulator unless asked), takes the scheduler's lock and makes one pass.
 fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
     let (mut settings, _) = Settings::from_serve_args(args)?;
-    telemetry::init(settings.app_env);
+    telemetry::init(settings.log_format);
     settings.scheduler = false;
     settings.port = 0;
     settings.host = "127.0.0.1".to_owned();
@@ -219,7 +219,7 @@ fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (settings, keys) = Settings::from_serve_args(args)?;
-    telemetry::init(settings.app_env);
+    telemetry::init(settings.log_format);
     match keys {
         KeySource::Generated(path) => tracing::warn!(
             path = %path.display(),

@@ -14,4 +14,5 @@ mod config;
 mod connection;
 mod indicators;
 mod init_db;
+mod logs;
 mod serve;
