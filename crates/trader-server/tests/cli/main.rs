@@ -12,6 +12,7 @@ mod support;
 mod admin;
 mod config;
 mod connection;
+mod healthcheck;
 mod indicators;
 mod init_db;
 mod logs;
