@@ -20,6 +20,10 @@ use trader_security::{EncryptionKey, SecretKey};
 
 use crate::telemetry::LogFormat;
 
+/// The settings `serve` refuses to start without in production (in
+/// development they are generated). Deployments (docker/) must name each.
+pub const REQUIRED_IN_PRODUCTION: [&str; 2] = ["SECRET_KEY", "ENCRYPTION_KEY"];
+
 /// Where the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AppEnv {

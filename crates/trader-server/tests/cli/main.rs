@@ -12,6 +12,7 @@ mod support;
 mod admin;
 mod config;
 mod connection;
+mod docker;
 mod healthcheck;
 mod indicators;
 mod init_db;
