@@ -39,6 +39,9 @@ pub enum Command {
     ResetPassword(ResetPasswordArgs),
     /// Print fresh SECRET_KEY and ENCRYPTION_KEY lines for a .env file.
     GenKey,
+    /// Ask a running server's /healthz whether it answers: exit 0 when it
+    /// answers 200, 1 otherwise (for container health checks).
+    Healthcheck(HealthcheckArgs),
     /// Turn off a user's two-factor authentication (for a locked-out admin)
     /// and end their sessions.
     #[command(name = "reset-2fa")]
@@ -57,6 +60,35 @@ pub enum Command {
     /// Replay the signal rules of a settings.yaml (the Python version's)
     /// over every window of N bars of a CSV and print each window's signal.
     Signals(SignalsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to ask. Default: http://HOST:PORT/healthz with serve's HOST
+    /// and PORT (a wildcard HOST such as 0.0.0.0 becomes loopback).
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub url: Option<reqwest::Url>,
+
+    /// The address `serve` listens on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// The port `serve` listens on.
+    #[arg(long, env = "PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Seconds to wait for the whole answer.
+    #[arg(long, value_name = "SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout_secs: u64,
+}
+
+fn parse_http_url(s: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("`{other}` is not http or https")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&args),
         Command::RunOnce(args) => run_once(&args),
         Command::InitDb(args) => init_db(&args),
+        Command::Healthcheck(args) => healthcheck(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
         Command::ResetTwoFactor(args) => reset_two_factor(&args),
@@ -159,7 +192,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             write_stdout(&csv)
         }
         Command::Sim(args) => {
-            telemetry::init(crate::AppEnv::Development);
+            telemetry::init(telemetry::LogFormat::Text);
             actix_web::rt::System::new().block_on(alpaca_sim::run(args))
         }
         Command::GenKey => {
@@ -179,7 +212,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// simulator unless asked), takes the scheduler's lock and makes one pass.
 fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
     let (mut settings, _) = Settings::from_serve_args(args)?;
-    telemetry::init(settings.app_env);
+    telemetry::init(settings.log_format);
     settings.scheduler = false;
     settings.port = 0;
     settings.host = "127.0.0.1".to_owned();
@@ -221,7 +254,7 @@ fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (settings, keys) = Settings::from_serve_args(args)?;
-    telemetry::init(settings.app_env);
+    telemetry::init(settings.log_format);
     match keys {
         KeySource::Generated(path) => tracing::warn!(
             path = %path.display(),
@@ -249,6 +282,69 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `healthcheck`: one GET, no redirects followed, no proxy (a container's
+/// HTTP_PROXY must not answer for the server), the whole answer within the
+/// timeout. Docker runs it in the container (`HEALTHCHECK`), where `/bin/sh`
+/// has no `/dev/tcp` and there is no curl.
+fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => default_health_url(&args.host, args.port)?,
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout_secs);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        client.get(url.clone()).send().await
+    });
+    let status = match answer {
+        Ok(response) => response.status(),
+        Err(e) if e.is_timeout() => bail!("{url}: no answer within {} s", args.timeout_secs),
+        Err(e) if e.is_connect() => bail!("{url}: cannot connect: {}", root_cause(&e)),
+        Err(e) => bail!("{url}: {}", root_cause(&e)),
+    };
+    if status != reqwest::StatusCode::OK {
+        bail!("{url} answered {status}, not 200 OK");
+    }
+    println!("{url}: {status}");
+    Ok(())
+}
+
+/// `http://HOST:PORT/healthz`, where a wildcard HOST (what a container
+/// listens on) becomes the loopback address of its family.
+fn default_health_url(host: &str, port: u16) -> anyhow::Result<reqwest::Url> {
+    if port == 0 {
+        bail!("PORT is 0 (a free port chosen at start): pass --url");
+    }
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let host = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        Ok(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        Ok(std::net::IpAddr::V4(ip)) => ip.to_string(),
+        Err(_) if host.is_empty() => "127.0.0.1".to_owned(),
+        Err(_) => host.to_owned(),
+    };
+    let url = format!("http://{host}:{port}/healthz");
+    reqwest::Url::parse(&url).with_context(|| format!("HOST: `{url}` is not a URL"))
+}
+
+/// The innermost cause: reqwest's own message only says "error sending
+/// request"; the cause says why (connection refused, a DNS failure).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn open_migrated(db: &DatabaseArgs) -> anyhow::Result<Pool> {

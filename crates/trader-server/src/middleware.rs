@@ -43,7 +43,7 @@ pub async fn request_context(
     let tls = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.settings.tls);
-    let span = tracing::info_span!("request", id = %request_id, %method, %path);
+    let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
     let started = Instant::now();
 
     // Handlers' and extractors' errors are already responses here (in the

@@ -18,6 +18,12 @@ use secrecy::SecretString;
 use trader_db::DatabaseUrl;
 use trader_security::{EncryptionKey, SecretKey};
 
+use crate::telemetry::LogFormat;
+
+/// The settings `serve` refuses to start without in production (in
+/// development they are generated). Deployments (docker/) must name each.
+pub const REQUIRED_IN_PRODUCTION: [&str; 2] = ["SECRET_KEY", "ENCRYPTION_KEY"];
+
 /// Where the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AppEnv {
@@ -195,6 +201,11 @@ pub struct ServeArgs {
     /// The built web app (scripts/build-spa), served at `/`.
     #[arg(long, env = "SPA_DIR", default_value = "./frontend/dist")]
     pub spa_dir: PathBuf,
+
+    /// Log lines as json or text (default: json in production, text in
+    /// development).
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// Who may register.
@@ -245,6 +256,8 @@ pub struct Settings {
     pub scheduler_tick: std::time::Duration,
     /// The built web app, served at `/`.
     pub spa_dir: PathBuf,
+    /// How log lines look.
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration was refused. Messages name the variable and how to
@@ -489,6 +502,9 @@ impl Settings {
             signals_retention_days: args.signals_retention_days.max(1),
             scheduler_tick: std::time::Duration::from_secs(args.scheduler_tick_secs.max(1)),
             spa_dir: args.spa_dir.clone(),
+            log_format: args
+                .log_format
+                .unwrap_or_else(|| LogFormat::default_for(args.app_env)),
         };
         Ok((settings, source))
     }
@@ -531,6 +547,7 @@ impl Settings {
             market_data: None,
             signals_retention_days: 365,
             scheduler_tick: std::time::Duration::from_secs(15),
+            log_format: LogFormat::Text,
         }
     }
 
