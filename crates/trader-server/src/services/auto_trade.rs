@@ -286,6 +286,24 @@ fn whole_shares(amount: f64, price: Option<f64>) -> Result<u64, String> {
     Ok(shares as u64)
 }
 
+/// A market order opening `amount` dollars of whole shares at `price`.
+fn whole_share_order(
+    symbol: &str,
+    side: Side,
+    amount: f64,
+    price: Option<f64>,
+    tif: TimeInForce,
+) -> Plan {
+    match whole_shares(amount, price) {
+        Ok(n) => {
+            let mut order = NewOrder::market(symbol, side, n.to_string());
+            order.time_in_force = tif;
+            Plan::Order { order, opens: true }
+        }
+        Err(why) => Plan::Skip(why),
+    }
+}
+
 /// The order the Python version's rules call for on `action` for `symbol`
 /// (its last close `price`), given the account `book` and the asset.
 pub fn plan(
@@ -323,14 +341,7 @@ pub fn plan(
                 let order = NewOrder::notional(symbol, Side::Buy, format!("{amount:.2}"));
                 return Plan::Order { order, opens: true };
             }
-            match whole_shares(amount, price) {
-                Ok(n) => {
-                    let mut order = NewOrder::market(symbol, Side::Buy, n.to_string());
-                    order.time_in_force = tif;
-                    Plan::Order { order, opens: true }
-                }
-                Err(why) => Plan::Skip(why),
-            }
+            whole_share_order(symbol, Side::Buy, amount, price, tif)
         }
         "sell" => {
             if let Some((qty, available)) = held {
@@ -368,14 +379,7 @@ pub fn plan(
                 Err(why) => return Plan::Skip(why),
             };
             // Alpaca's notional orders cannot open shorts: whole shares.
-            match whole_shares(amount, price) {
-                Ok(n) => {
-                    let mut order = NewOrder::market(symbol, Side::Sell, n.to_string());
-                    order.time_in_force = tif;
-                    Plan::Order { order, opens: true }
-                }
-                Err(why) => Plan::Skip(why),
-            }
+            whole_share_order(symbol, Side::Sell, amount, price, tif)
         }
         other => Plan::Skip(format!("no order for a {other} signal")),
     }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use alpaca_sim::{ClockMode, Fault, Mode, SimConfig, SimHandle, Simulator};
+use alpaca_sim::{Fault, Mode, SimHandle};
 use chrono::{DateTime, Utc};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -72,17 +72,7 @@ impl Trader {
         clock: DateTime<Utc>,
         configure: impl FnOnce(&mut trader_server::settings::Settings),
     ) -> Self {
-        let sim = Simulator::start(
-            SimConfig {
-                clock: ClockMode::Fixed(clock),
-                mode: Mode::Paper,
-                rate_limit_per_min: 0,
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap();
+        let sim = crate::support::pinned_sim(clock, Mode::Paper).await;
         // A stock that trades only in whole shares and cannot be shorted.
         sim.control()
             .add_asset(alpaca_sim::Asset {
@@ -670,40 +660,42 @@ async fn only_a_confirmed_session_raises_the_risk(backend: Backend) {
                 .await
         }
     };
+    let refused = |bodies: Vec<Value>| {
+        let patch = &patch;
+        let trade = &trade;
+        async move {
+            for body in bodies {
+                let res = patch(trade, body.clone()).await;
+                assert_eq!(
+                    error_code(res).await,
+                    (StatusCode::FORBIDDEN, "insufficient_scope".to_owned()),
+                    "{body}"
+                );
+            }
+        }
+    };
     let account = t.account;
-    for body in [
+    refused(vec![
         json!({"auto_trade": {"enabled": true, "account_id": account}}),
         json!({"auto_trade": {"account_id": account}}),
         json!({"auto_trade": {"max_orders_per_day": 11}}),
         json!({"auto_trade": {"max_order_notional": 1000.01}}),
         json!({"auto_trade": {"max_daily_loss_pct": 3.5}}),
         json!({"auto_trade": {"dry_run": false}}),
-    ] {
-        let res = patch(&trade, body.clone()).await;
-        assert_eq!(
-            error_code(res).await,
-            (StatusCode::FORBIDDEN, "insufficient_scope".to_owned()),
-            "{body}"
-        );
-    }
+    ])
+    .await;
     let res = patch(&trade, json!({"auto_trade": {"max_orders_per_day": 5}})).await;
     assert_eq!(res.status(), StatusCode::OK, "lowering a limit is fine");
 
     // The session turns it on; while it is on, the token cannot size it
     // up either; it can turn it off and stop it.
     t.trade("buy", true).await;
-    for body in [
+    refused(vec![
         json!({"execution": {"position_size_pct": 6.0}}),
         json!({"execution": {"max_positions": 11}}),
         json!({"execution": {"allow_short": true}}),
-    ] {
-        let res = patch(&trade, body.clone()).await;
-        assert_eq!(
-            error_code(res).await,
-            (StatusCode::FORBIDDEN, "insufficient_scope".to_owned()),
-            "{body}"
-        );
-    }
+    ])
+    .await;
     let res = patch(&trade, json!({"auto_trade": {"enabled": false}})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = t
@@ -840,17 +832,7 @@ async fn the_kill_switch_finds_unanswered_orders(backend: Backend) {
 /// `live` cannot steer it (its watchlists, its rules), only turn it off;
 /// and simulated bars never size a live order.
 async fn live_auto_trade_is_guarded(backend: Backend) {
-    let live = Simulator::start(
-        SimConfig {
-            clock: ClockMode::Fixed(wednesday_10am()),
-            mode: Mode::Live,
-            rate_limit_per_min: 0,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
+    let live = crate::support::pinned_sim(wednesday_10am(), Mode::Live).await;
     let live_url = live.base_url();
     let t = Trader::start_with(backend, wednesday_10am(), move |s| {
         s.broker_urls.live = live_url.clone();
@@ -953,7 +935,65 @@ async fn live_auto_trade_is_guarded(backend: Backend) {
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
+/// A SELL with nothing held opens a short only with `allow_short`, in
+/// whole shares (never notional), and never for an asset the broker does
+/// not lend; a SELL of a held position sells what is available.
+async fn shorts_open_only_when_allowed(backend: Backend) {
+    let t = Trader::start(backend, wednesday_10am()).await;
+    t.watch(&["AAPL", "MSFT", "WHOLE"]).await;
+    // A position of the user's own in MSFT.
+    let (status, body) = t
+        .call(
+            Method::POST,
+            "/api/orders",
+            Some(json!({"symbol": "MSFT", "side": "buy", "type": "market", "time_in_force": "day", "qty": "3"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    t.trade("sell", false).await;
+    let mut now = wednesday_10am();
+    let r = t.pass(now).await;
+    assert_eq!(r.orders_placed, 1, "only the held MSFT is sold: {r:?}");
+    let msft = t.decision("MSFT").await;
+    assert_eq!(
+        (msft["side"].as_str(), msft["qty"].as_str()),
+        (Some("sell"), Some("3")),
+        "{msft}"
+    );
+    for symbol in ["AAPL", "WHOLE"] {
+        let d = t.decision(symbol).await;
+        assert!(
+            d["reason"].as_str().unwrap().contains("allow_short is off"),
+            "{d}"
+        );
+    }
+
+    t.settings(json!({"execution": {"allow_short": true}}))
+        .await;
+    now += chrono::Duration::minutes(6);
+    let r = t.pass(now).await;
+    assert_eq!(r.orders_placed, 1, "{r:?}");
+    let orders = t.sim_orders(KEY).await;
+    let short = orders
+        .iter()
+        .find(|o| o["symbol"] == "AAPL")
+        .unwrap_or_else(|| panic!("no AAPL short: {orders:?}"));
+    assert_eq!(short["side"], "sell");
+    assert!(short["notional"].is_null(), "{short}");
+    let qty: f64 = short["qty"].as_str().unwrap().parse().unwrap();
+    assert!(qty >= 1.0 && qty.fract() == 0.0, "whole shares: {short}");
+    let whole = t.decision("WHOLE").await;
+    assert!(
+        whole["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be sold short"),
+        "{whole}"
+    );
+}
+
 crate::api_tests!(
+    shorts_open_only_when_allowed,
     the_kill_switch_finds_unanswered_orders,
     live_auto_trade_is_guarded,
     orders_are_placed_once,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use alpaca_sim::{ClockMode, Fault, FaultKind, Mode, SimConfig, SimHandle, Simulator};
+use alpaca_sim::{Fault, FaultKind, Mode, SimHandle};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use trader_api_types::Role;
@@ -35,17 +35,7 @@ struct Broker {
 }
 
 async fn start_sim(mode: Mode) -> SimHandle {
-    Simulator::start(
-        SimConfig {
-            clock: ClockMode::Fixed(wednesday_10am()),
-            mode,
-            rate_limit_per_min: 0,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap()
+    crate::support::pinned_sim(wednesday_10am(), mode).await
 }
 
 impl Broker {

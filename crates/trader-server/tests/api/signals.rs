@@ -1,6 +1,6 @@
 //! Watchlists, settings and signals over HTTP, against alpaca-sim.
 
-use alpaca_sim::{ClockMode, Mode, SimConfig, SimHandle, Simulator};
+use alpaca_sim::{Mode, SimHandle};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use trader_api_types::Role;
@@ -28,17 +28,7 @@ struct World {
 
 impl World {
     async fn new(backend: Backend, with_account: bool) -> Self {
-        let sim = Simulator::start(
-            SimConfig {
-                clock: ClockMode::Fixed(wednesday_10am()),
-                mode: Mode::Paper,
-                rate_limit_per_min: 0,
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap();
+        let sim = crate::support::pinned_sim(wednesday_10am(), Mode::Paper).await;
         let url = sim.base_url();
         let app = TestApp::spawn_with(backend, move |s| {
             s.broker_urls.sim = Some(url);
@@ -534,17 +524,7 @@ async fn the_chart_is_ready_to_draw(backend: Backend) {
 /// stores nothing twice; an unknown symbol does not stop the pass.
 async fn the_scheduler_fetches_each_source_once(backend: Backend) {
     for operator in [true, false] {
-        let sim = Simulator::start(
-            SimConfig {
-                clock: ClockMode::Fixed(wednesday_10am()),
-                mode: Mode::Paper,
-                rate_limit_per_min: 0,
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0",
-        )
-        .await
-        .unwrap();
+        let sim = crate::support::pinned_sim(wednesday_10am(), Mode::Paper).await;
         let url = sim.base_url();
         let app = TestApp::spawn_with(backend, move |s| {
             s.broker_urls.sim = Some(url);

@@ -44,6 +44,25 @@ fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     .clone()
 }
 
+/// A simulator with its clock pinned at `at`, in `mode`, without a rate
+/// limit, on a free port.
+pub async fn pinned_sim(
+    at: chrono::DateTime<chrono::Utc>,
+    mode: alpaca_sim::Mode,
+) -> alpaca_sim::SimHandle {
+    alpaca_sim::Simulator::start(
+        alpaca_sim::SimConfig {
+            clock: alpaca_sim::ClockMode::Fixed(at),
+            mode,
+            rate_limit_per_min: 0,
+            ..alpaca_sim::SimConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap()
+}
+
 /// The default password of test users.
 pub const PASSWORD: &str = "correct horse battery staple";
 
