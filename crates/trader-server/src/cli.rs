@@ -283,6 +283,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         app.stop_on_signals()?;
         tracing::info!(%address, "listening");
         println!("listening on http://{address}");
+        if let Some(metrics) = app.metrics_address() {
+            println!("metrics on http://{metrics}/metrics");
+        }
         app.run_until_stopped().await?;
         tracing::info!("stopped");
         Ok(())
