@@ -471,6 +471,35 @@ fn keys_the_broker_refuses_are_skipped(backend: Backend) {
     let _ = (&w.live, &w.paper);
 }
 
+fn settings_the_user_changed_are_not_overwritten(backend: Backend) {
+    let w = World::new(backend);
+    let mut mine = Settings::default();
+    mine.indicators.rsi.period = 21;
+    trader_db::user_settings::put(
+        &mut w.db.conn(),
+        w.user,
+        &serde_json::to_string(&mine).unwrap(),
+    )
+    .unwrap();
+    let dir = config_copy(with_test_keys_and_settings);
+    let out = w.run(dir.path(), &["--no-verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("skipped settings.yaml: the user's settings were changed from the defaults; not overwritten"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("(paper, key …0001, keys not checked)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(w.settings().unwrap(), mine);
+    let accounts = w.accounts();
+    assert_eq!(accounts.len(), 2);
+    assert!(accounts[0].last_verified_at.is_none());
+}
+
 fn an_unknown_user_exits_1(backend: Backend) {
     let w = World::new(backend);
     let out = w.command(&fixtures(), "bob", &[]).output().unwrap();
@@ -488,5 +517,6 @@ crate::cli_backend_tests!(
     a_broken_file_changes_nothing_and_names_the_line,
     live_accounts_need_allow_live_and_unknown_keys_are_reported,
     keys_the_broker_refuses_are_skipped,
+    settings_the_user_changed_are_not_overwritten,
     an_unknown_user_exits_1,
 );
