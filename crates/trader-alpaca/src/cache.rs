@@ -73,8 +73,13 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
             let mut slots = self.slots();
             let now = Instant::now();
             match slots.get(&key).filter(|f| self.usable(f, now)) {
-                Some(f) => f.clone(),
+                Some(f) => {
+                    metrics::counter!(crate::metrics::BROKER_CACHE, "result" => "hit").increment(1);
+                    f.clone()
+                }
                 None => {
+                    metrics::counter!(crate::metrics::BROKER_CACHE, "result" => "miss")
+                        .increment(1);
                     slots.retain(|_, f| self.usable(f, now));
                     let started = fetch();
                     let flight = async move { started.await.map(|v| (Instant::now(), v)) }

@@ -58,6 +58,7 @@ pub mod cache;
 mod client;
 mod config;
 mod error;
+pub mod metrics;
 mod transport;
 mod types;
 

@@ -106,6 +106,30 @@ impl Transport {
         auth: &HeaderMap,
         deadline: Instant,
     ) -> Result<Answer, BrokerError> {
+        let started = Instant::now();
+        let result = self.send_with_retries(call, auth, deadline).await;
+        let outcome = match &result {
+            Ok(a) if a.status.is_success() => "ok",
+            Ok(a) if a.status == StatusCode::UNAUTHORIZED => "keys_rejected",
+            Ok(_) => "refused",
+            Err(BrokerError::Timeout) => "timeout",
+            Err(BrokerError::Unreachable) => "unreachable",
+            Err(BrokerError::RateLimited { .. }) => "rate_limited",
+            Err(BrokerError::Upstream { .. }) => "server_error",
+            Err(_) => "error",
+        };
+        metrics::counter!(crate::metrics::BROKER_CALLS, "outcome" => outcome).increment(1);
+        metrics::histogram!(crate::metrics::BROKER_CALL_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send_with_retries(
+        &self,
+        call: &Call,
+        auth: &HeaderMap,
+        deadline: Instant,
+    ) -> Result<Answer, BrokerError> {
         let mut tries = 0;
         let mut after_uncertain_try = false;
         loop {

@@ -40,8 +40,8 @@ pub mod users;
 pub mod watchlists;
 
 pub use connection::{
-    ACCEPTED_FORMS, Backend, ConnectError, ConnectionManager, DatabaseUrl, DbConnection, Pool,
-    PooledConnection, UrlError,
+    ACCEPTED_FORMS, Backend, ConnectError, ConnectionManager, DatabaseUrl, DbConnection,
+    POOL_WAIT_SECONDS, Pool, PoolState, PooledConnection, UrlError,
 };
 pub use error::DbError;
 pub use migrations::{applied_migrations, run_migrations};

@@ -332,26 +332,91 @@ pub fn mark_verified(
 /// Makes the account active (and every other of the user's inactive), in
 /// one transaction; answers `false` when it is not the user's.
 pub fn activate(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
-    conn.write_transaction(|conn| {
-        lock_user_rows(conn, user)?;
-        if find(conn, user, id)?.is_none() {
-            return Ok(false);
-        }
-        diesel::update(
-            trading_accounts::table
-                .filter(trading_accounts::user_id.eq(user.0))
-                .filter(trading_accounts::is_active.eq(true)),
-        )
-        .set(trading_accounts::is_active.eq(false))
+    conn.write_transaction(|conn| activate_in(conn, user, id))
+}
+
+/// [`activate`] inside the caller's write transaction.
+pub fn activate_in(conn: &mut DbConnection, user: UserId, id: i64) -> Result<bool, DbError> {
+    lock_user_rows(conn, user)?;
+    if find(conn, user, id)?.is_none() {
+        return Ok(false);
+    }
+    diesel::update(
+        trading_accounts::table
+            .filter(trading_accounts::user_id.eq(user.0))
+            .filter(trading_accounts::is_active.eq(true)),
+    )
+    .set(trading_accounts::is_active.eq(false))
+    .execute(conn)?;
+    diesel::update(trading_accounts::table.find(id))
+        .set((
+            trading_accounts::is_active.eq(true),
+            trading_accounts::updated_at.eq(now().naive_utc()),
+        ))
         .execute(conn)?;
-        diesel::update(trading_accounts::table.find(id))
-            .set((
-                trading_accounts::is_active.eq(true),
-                trading_accounts::updated_at.eq(now().naive_utc()),
-            ))
-            .execute(conn)?;
-        Ok(true)
-    })
+    Ok(true)
+}
+
+/// The user's account named `name` (without regard to ASCII case, as the
+/// unique index compares names).
+pub fn find_by_name(
+    conn: &mut DbConnection,
+    user: UserId,
+    name: &str,
+) -> Result<Option<TradingAccount>, DbError> {
+    Ok(trading_accounts::table
+        .filter(trading_accounts::user_id.eq(user.0))
+        .filter(lower(trading_accounts::name).eq(lower(name)))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(TradingAccount::from))
+}
+
+/// Inserts an inactive account inside the caller's write transaction (for
+/// imports that add several things at once; [`create`] is the one-account
+/// path), sealing its keys with `seal(row id)`. `verified_at: None` means
+/// the keys were not checked with the broker. A taken name is
+/// [`DbError::Conflict`].
+pub fn insert_in<E: From<DbError>>(
+    conn: &mut DbConnection,
+    new: &NewTradingAccount<'_>,
+    verified_at: Option<DateTime<Utc>>,
+    seal: impl FnOnce(i64) -> Result<SealedKeys, E>,
+) -> Result<TradingAccount, E> {
+    lock_user_rows(conn, new.user_id)?;
+    let at = now().naive_utc();
+    diesel::insert_into(trading_accounts::table)
+        .values((
+            trading_accounts::user_id.eq(new.user_id.0),
+            trading_accounts::name.eq(new.name),
+            trading_accounts::environment.eq(new.environment),
+            trading_accounts::key_id.eq(""),
+            trading_accounts::secret_key.eq(""),
+            trading_accounts::key_hint.eq(new.key_hint),
+            trading_accounts::is_active.eq(false),
+            trading_accounts::verified.eq(true),
+            trading_accounts::created_at.eq(at),
+            trading_accounts::updated_at.eq(at),
+            trading_accounts::last_verified_at.eq(verified_at.map(|t| t.naive_utc())),
+        ))
+        .execute(conn)
+        .map_err(DbError::from)?;
+    let id: i64 = trading_accounts::table
+        .filter(trading_accounts::user_id.eq(new.user_id.0))
+        .filter(lower(trading_accounts::name).eq(lower(new.name)))
+        .select(trading_accounts::id)
+        .first(conn)
+        .map_err(DbError::from)?;
+    let (key_id, secret_key) = seal(id)?;
+    diesel::update(trading_accounts::table.find(id))
+        .set((
+            trading_accounts::key_id.eq(key_id),
+            trading_accounts::secret_key.eq(secret_key),
+        ))
+        .execute(conn)
+        .map_err(DbError::from)?;
+    Ok(find_row(conn, new.user_id, id)?)
 }
 
 /// Deletes the account; answers whether it was the user's. When it was the

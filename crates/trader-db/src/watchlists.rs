@@ -166,6 +166,57 @@ pub fn default_for(conn: &mut DbConnection, user: UserId) -> Result<Watchlist, D
     })
 }
 
+/// The user's default list inside the caller's write transaction (for
+/// imports; SQLite's write transactions do not nest, so [`default_for`]
+/// cannot be called there): created, empty, when the user has none.
+pub fn default_in(conn: &mut DbConnection, user: UserId) -> Result<Watchlist, DbError> {
+    lock_user(conn, user)?;
+    let found = watchlists::table
+        .filter(watchlists::user_id.eq(user.0))
+        .filter(watchlists::is_default.eq(true))
+        .select(COLUMNS)
+        .first::<Row>(conn)
+        .optional()?;
+    if let Some(row) = found {
+        return Ok(from_row(row));
+    }
+    let id = insert(conn, user, DEFAULT_NAME, true)?;
+    find(conn, user, id)?.ok_or_else(|| DbError::Corrupt("default watchlist vanished".into()))
+}
+
+/// Adds symbols (already checked, none on the list yet) to list `id`
+/// inside the caller's write transaction, in order; refuses to pass
+/// [`MAX_SYMBOLS`].
+pub fn add_symbols_in(
+    conn: &mut DbConnection,
+    id: i64,
+    entries: &[(String, Option<String>)],
+) -> Result<(), ListError> {
+    let count: i64 = watchlist_symbols::table
+        .filter(watchlist_symbols::watchlist_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    let new = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    if count.saturating_add(new) > MAX_SYMBOLS {
+        return Err(ListError::TooManySymbols);
+    }
+    let start = now();
+    for (i, (symbol, name)) in entries.iter().enumerate() {
+        // One microsecond apart, so the list keeps the file's order.
+        let at = start + chrono::Duration::microseconds(i64::try_from(i).unwrap_or(0));
+        diesel::insert_into(watchlist_symbols::table)
+            .values((
+                watchlist_symbols::watchlist_id.eq(id),
+                watchlist_symbols::symbol.eq(symbol),
+                watchlist_symbols::name.eq(name.as_deref()),
+                watchlist_symbols::added_at.eq(at.naive_utc()),
+            ))
+            .execute(conn)
+            .map_err(DbError::from)?;
+    }
+    Ok(())
+}
+
 /// Creates the default list of a new user (inside the user's insert).
 pub fn create_default(conn: &mut DbConnection, user: UserId) -> Result<(), DbError> {
     insert(conn, user, DEFAULT_NAME, true).map(|_| ())

@@ -52,6 +52,10 @@ pub enum Command {
     /// lock as the scheduler, then exit: for cron, as the Python version's
     /// headless trader.
     RunOnce(Box<ServeArgs>),
+    /// Import the Python version's accounts.yaml, watchlist.yaml and
+    /// settings.yaml for one user (keys sealed; a second run imports
+    /// nothing twice; nothing is written when a file is wrong).
+    MigrateYaml(Box<crate::migrate_yaml::MigrateYamlArgs>),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
     /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
@@ -163,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&args),
         Command::RunOnce(args) => run_once(&args),
         Command::InitDb(args) => init_db(&args),
+        Command::MigrateYaml(args) => crate::migrate_yaml::run(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
@@ -278,6 +283,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         app.stop_on_signals()?;
         tracing::info!(%address, "listening");
         println!("listening on http://{address}");
+        if let Some(metrics) = app.metrics_address() {
+            println!("metrics on http://{metrics}/metrics");
+        }
         app.run_until_stopped().await?;
         tracing::info!("stopped");
         Ok(())

@@ -10,6 +10,8 @@ pub mod error;
 pub mod json;
 pub mod meta;
 pub mod middleware;
+pub mod migrate_yaml;
+pub mod prom;
 pub mod rate_limit;
 pub mod routes;
 pub mod services;

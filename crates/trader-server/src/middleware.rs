@@ -40,9 +40,11 @@ pub async fn request_context(
     let method = req.method().clone();
     // The path only: a query string could hold something private.
     let path = req.path().to_owned();
-    let tls = req
+    let (tls, metrics) = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.settings.tls);
+        .map_or((false, false), |s| {
+            (s.settings.tls, s.settings.metrics.enabled())
+        });
     let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
     let started = Instant::now();
 
@@ -60,6 +62,9 @@ pub async fn request_context(
     };
 
     let status = res.status().as_u16();
+    if metrics {
+        crate::prom::record_request(res.request(), &method, status, started.elapsed());
+    }
     span.in_scope(|| {
         tracing::info!(
             status,

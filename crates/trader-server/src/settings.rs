@@ -202,6 +202,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SPA_DIR", default_value = "./frontend/dist")]
     pub spa_dir: PathBuf,
 
+    /// Serve Prometheus metrics at /metrics to requests carrying
+    /// `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters).
+    /// Off unless this or METRICS_BIND is set.
+    #[arg(long, env = "METRICS_TOKEN", hide = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Serve /metrics on this separate address (HOST:PORT, e.g. a private
+    /// interface) instead of the public one; with METRICS_TOKEN set too, it
+    /// also asks for the token.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
     /// Log lines as json or text (default: json in production, text in
     /// development).
     #[arg(long, env = "LOG_FORMAT", value_enum)]
@@ -258,6 +270,59 @@ pub struct Settings {
     pub spa_dir: PathBuf,
     /// How log lines look.
     pub log_format: LogFormat,
+    /// Prometheus metrics: off, behind a token, and/or on their own address.
+    pub metrics: MetricsSettings,
+}
+
+/// Where and to whom `/metrics` is served.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// The bearer token `/metrics` asks for.
+    pub token: Option<SecretString>,
+    /// A separate address serving only `/metrics`.
+    pub bind: Option<String>,
+}
+
+impl MetricsSettings {
+    /// Whether metrics are recorded and served at all.
+    pub fn enabled(&self) -> bool {
+        self.token.is_some() || self.bind.is_some()
+    }
+}
+
+fn metrics_settings(args: &ServeArgs) -> Result<MetricsSettings, ConfigError> {
+    let token = args
+        .metrics_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(t) = token
+        && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(ConfigError::Invalid {
+            name: "METRICS_TOKEN",
+            value: "(hidden)".to_owned(),
+            problem: "must be at least 16 visible ASCII characters (e.g. from `openssl rand -hex 32`)",
+        });
+    }
+    let bind = args
+        .metrics_bind
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty());
+    if let Some(b) = bind
+        && std::net::ToSocketAddrs::to_socket_addrs(b).is_err()
+    {
+        return Err(ConfigError::Invalid {
+            name: "METRICS_BIND",
+            value: b.to_owned(),
+            problem: "is not HOST:PORT",
+        });
+    }
+    Ok(MetricsSettings {
+        token: token.map(|t| SecretString::from(t.to_owned())),
+        bind: bind.map(str::to_owned),
+    })
 }
 
 /// Why the configuration was refused. Messages name the variable and how to
@@ -505,6 +570,7 @@ impl Settings {
             log_format: args
                 .log_format
                 .unwrap_or_else(|| LogFormat::default_for(args.app_env)),
+            metrics: metrics_settings(args)?,
         };
         Ok((settings, source))
     }
@@ -548,6 +614,7 @@ impl Settings {
             signals_retention_days: 365,
             scheduler_tick: std::time::Duration::from_secs(15),
             log_format: LogFormat::Text,
+            metrics: MetricsSettings::default(),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// The built-in simulator of demo mode.
     sim: Option<alpaca_sim::SimHandle>,
+    /// The separate `/metrics` server (METRICS_BIND) and its address.
+    metrics: Option<(SocketAddr, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -124,6 +126,16 @@ impl Application {
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let metrics_listener = match &settings.metrics.bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr.as_str())
+                    .with_context(|| format!("METRICS_BIND: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        if settings.metrics.enabled() && crate::prom::install().is_none() {
+            anyhow::bail!("metrics: the Prometheus recorder could not be installed");
+        }
         let address = listener.local_addr()?;
         if setup_token.is_some() {
             println!(
@@ -200,6 +212,10 @@ impl Application {
         let app_state = state.clone();
         let limiters = routes::Limiters::new(&state);
         let spa = crate::spa::Spa::new(&state.settings.spa_dir);
+        // /metrics on the public address only behind the token, and only
+        // when it has no address of its own.
+        let public_metrics =
+            state.settings.metrics.token.is_some() && state.settings.metrics.bind.is_none();
         let server = HttpServer::new(move || {
             let store = DbSessionStore::new(app_state.pool.clone(), app_state.clock.clone());
             let sessions = SessionMiddleware::builder(store, cookie_key.clone())
@@ -221,6 +237,11 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::Data::from(route_index.clone()))
                 .app_data(openapi_json.clone())
+                .configure(|cfg| {
+                    if public_metrics {
+                        cfg.route("/metrics", web::get().to(crate::prom::serve_metrics));
+                    }
+                })
                 .configure(|cfg| routes::configure(cfg, &limiters, sessions))
                 .configure(|cfg| crate::spa::configure(cfg, &spa))
                 .wrap(from_fn(middleware::request_context))
@@ -233,17 +254,42 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                let st = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(st.clone())
+                        .route("/metrics", web::get().to(crate::prom::serve_metrics))
+                })
+                .workers(1)
+                .shutdown_timeout(5)
+                .disable_signals()
+                .listen(listener)?
+                .run();
+                tracing::info!(%address, "serving /metrics on its own address");
+                Some((address, server))
+            }
+            None => None,
+        };
         Ok(Self {
             address,
             server,
             state,
             sim,
+            metrics,
         })
     }
 
     /// The bound address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address of the separate `/metrics` server (METRICS_BIND).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(a, _)| *a)
     }
 
     /// The bound port.
@@ -282,7 +328,15 @@ impl Application {
     /// Serves until stopped, then drains and returns (and stops the
     /// built-in simulator).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         if let Some(sim) = self.sim {
             sim.stop().await;
         }

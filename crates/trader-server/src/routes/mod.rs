@@ -448,6 +448,8 @@ impl RouteIndex {
 }
 
 async fn fallback(req: HttpRequest, index: web::Data<RouteIndex>) -> HttpResponse {
+    // No route served it: the metrics label it `unmatched`.
+    actix_web::HttpMessage::extensions_mut(&req).insert(crate::prom::Unmatched);
     if let Some(methods) = index.methods(req.path())
         && !methods.iter().any(|m| m == req.method().as_str())
     {

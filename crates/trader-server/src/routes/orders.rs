@@ -300,6 +300,7 @@ pub(crate) async fn create_order(
         .submit_order(&new)
         .await
         .map_err(|e| broker::order_error(&state, &target.account, &client_order_id, e))?;
+    metrics::counter!(crate::prom::ORDERS_SUBMITTED, "source" => "api").increment(1);
     let detail = serde_json::json!({
         "account_id": target.account.id, "symbol": new.symbol, "side": order.side,
         "qty": new.qty, "notional": new.notional, "type": order.order_type, "order_id": order.id,

@@ -111,6 +111,31 @@ async fn pass(
     now: DateTime<Utc>,
     lead: Option<&Leadership>,
 ) -> Result<PassReport, ApiError> {
+    let started = std::time::Instant::now();
+    let report = pass_inner(state, holder, now, lead).await;
+    let result = match &report {
+        Ok(r) if r.errors.is_empty() => "ok",
+        Ok(_) => "errors",
+        Err(_) => "failed",
+    };
+    metrics::counter!(crate::prom::SCHEDULER_PASSES, "result" => result).increment(1);
+    metrics::histogram!(crate::prom::SCHEDULER_SECONDS).record(started.elapsed().as_secs_f64());
+    if let Ok(r) = &report {
+        let n = |x: usize| u64::try_from(x).unwrap_or(u64::MAX);
+        metrics::counter!(crate::prom::SIGNALS_STORED).increment(n(r.signals_stored));
+        metrics::counter!(crate::prom::AUTO_TRADE_DECISIONS).increment(n(r.decisions));
+        metrics::counter!(crate::prom::ORDERS_SUBMITTED, "source" => "auto_trade")
+            .increment(n(r.orders_placed));
+    }
+    report
+}
+
+async fn pass_inner(
+    state: &AppState,
+    holder: &str,
+    now: DateTime<Utc>,
+    lead: Option<&Leadership>,
+) -> Result<PassReport, ApiError> {
     let started = state.clock.now();
     let pool = state.pool.clone();
     // Who is due, with their settings and default watchlist.

@@ -20,6 +20,7 @@ mod brokerage;
 mod envelope;
 mod hardening;
 mod isolation;
+mod metrics;
 mod openapi;
 mod rate_limits;
 mod session_store;

@@ -14,6 +14,7 @@ fn help_lists_the_commands() {
         "create-admin",
         "reset-password",
         "gen-key",
+        "migrate-yaml",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
@@ -148,4 +149,30 @@ fn a_dotenv_file_in_the_working_folder_is_read() {
     let out = alpaca_trader(dir.path()).arg("init-db").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("`ftp`"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_metrics_settings_exit_1_without_echoing_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = alpaca_trader(dir.path())
+        .args(["serve", "--port", "0"])
+        .env("APP_ENV", "development")
+        .env("METRICS_TOKEN", "short-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("METRICS_TOKEN") && err.contains("at least 16"),
+        "{err}"
+    );
+    assert!(!err.contains("short-secret"), "{err}");
+    let out = alpaca_trader(dir.path())
+        .args(["serve", "--port", "0"])
+        .env("APP_ENV", "development")
+        .env("METRICS_BIND", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("METRICS_BIND"), "{}", stderr(&out));
 }

@@ -17,4 +17,5 @@ mod healthcheck;
 mod indicators;
 mod init_db;
 mod logs;
+mod migrate;
 mod serve;
