@@ -327,6 +327,89 @@ mod postgres {
         }
     }
 
+    /// Two instances started at the same moment on an empty database:
+    /// both come up, each migration is applied once (under the migration
+    /// lock), and a session made on one works on the other.
+    #[tokio::test]
+    async fn two_instances_start_together_on_an_empty_database() {
+        let db = trader_db::test_support::TestDb::empty(trader_db::Backend::Postgres);
+        let secret_key = trader_security::generate_secret_key();
+        let encryption_key = trader_security::generate_encryption_key();
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let start = |dir: &std::path::Path| {
+            Server::start(
+                alpaca_trader(dir)
+                    .args(["serve", "--port", "0", "--workers", "1", "--no-demo"])
+                    .arg("--no-scheduler")
+                    .env("APP_ENV", "development")
+                    .env("DATABASE_URL", db.url_string())
+                    .env("SECRET_KEY", &secret_key)
+                    .env("ENCRYPTION_KEY", &encryption_key),
+            )
+        };
+        let (mut a, mut b) = std::thread::scope(|s| {
+            let a = s.spawn(|| start(a_dir.path()));
+            let b = s.spawn(|| start(b_dir.path()));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let mut conn = db.conn();
+        let applied = trader_db::applied_migrations(&mut conn).unwrap();
+        let mut unique = applied.clone();
+        unique.dedup();
+        assert_eq!(applied, unique, "each migration once");
+        assert_eq!(
+            applied.len(),
+            std::fs::read_dir(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../migrations/postgres"
+            ))
+            .unwrap()
+            .count(),
+            "every migration applied"
+        );
+        // A user, signed in on A; the cookie works on B.
+        let password = "correct horse battery staple";
+        let hash = trader_security::hash_password(
+            &trader_security::NewPassword::new(trader_security::SecretString::from(password))
+                .unwrap(),
+        )
+        .unwrap();
+        trader_db::users::create_user(
+            &mut conn,
+            &trader_db::users::NewUser {
+                username: "alice",
+                email: "alice@example.com",
+                password_hash: &hash,
+                role: trader_api_types::Role::User,
+                must_change_password: false,
+            },
+        )
+        .unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let res = client
+            .post(format!("{}/api/auth/login", a.base_url))
+            .json(&serde_json::json!({"username": "alice", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let me: serde_json::Value = client
+            .get(format!("{}/api/auth/me", b.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user"]["username"], "alice");
+        assert_eq!(me["auth"], "session");
+        a.stop();
+        b.stop();
+    }
+
     /// Two schedulers on one PostgreSQL database: one runs passes, the
     /// other waits; when the first is killed (SIGKILL, so nothing is given
     /// back politely) the second takes over within a tick or two.
