@@ -303,7 +303,9 @@ async fn pass_inner(
             entry.1.extend(rows);
         }
     }
-    // Auto-trade, for the users who turned it on, on the signals just made.
+    // Auto-trade, for the users who turned it on, on the signals just made;
+    // what stopped it is the user's last error in the scheduler's status.
+    let mut trade_errors: BTreeMap<usize, String> = BTreeMap::new();
     for (i, (market_now, rows)) in &computed {
         let d = &due[*i];
         if !d.settings.auto_trade.enabled {
@@ -326,10 +328,14 @@ async fn pass_inner(
         .await;
         report.orders_placed += r.placed;
         report.decisions += r.placed + r.dry_run + r.skipped + r.refused + r.failed;
+        if let Some(first) = r.errors.first() {
+            trade_errors.insert(*i, first.clone());
+        }
         report.errors.extend(r.errors);
     }
-    for d in &due {
-        record_user(state, d.user, now, Some(next_run(&d.settings, now)), None).await?;
+    for (i, d) in due.iter().enumerate() {
+        let error = trade_errors.get(&i).map(String::as_str);
+        record_user(state, d.user, now, Some(next_run(&d.settings, now)), error).await?;
     }
     report.symbols = all_symbols.len();
     report.signals_stored = stored;

@@ -907,6 +907,14 @@ async fn live_auto_trade_is_guarded(backend: Backend) {
         live.control().request_count(live_key, "POST", "/v2/orders"),
         0
     );
+    // The user sees why in the scheduler's status.
+    let (_, status) = t.call(Method::GET, "/api/scheduler-status", None).await;
+    assert!(
+        status["you"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not trading")),
+        "{status}"
+    );
 
     // With its own (live) data it trades; the token may turn it off.
     let r = t
