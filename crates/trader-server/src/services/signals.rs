@@ -455,8 +455,13 @@ impl SignalCache {
     }
 }
 
+/// A list whose next bar is already due (nights, weekends, holidays: the
+/// market made none) is kept this long before the broker is asked again.
+pub const RECHECK_DUE_BAR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// Until when a list is valid: the close of the bar after the newest bar
-/// it saw (a new bar can appear no earlier); right away when it saw none.
+/// it saw (a new bar can appear no earlier), or a minute from now when that
+/// close has passed without a new bar; right away when it saw none.
 pub fn valid_until(
     list: &trader_api_types::signals::SignalList,
     now: DateTime<Utc>,
@@ -467,7 +472,7 @@ pub fn valid_until(
             let len = bar_length(&list.timeframe);
             // The next bar starts at t + len and closes at t + 2 len (for
             // months, a little early, which only costs a recomputation).
-            (t + len + len).max(now)
+            (t + len + len).max(now + RECHECK_DUE_BAR)
         }
         None => now,
     }
