@@ -19,9 +19,11 @@
 //! ```
 
 pub mod audit;
+pub mod auth_epoch;
 pub mod auto_trade;
 mod connection;
 mod error;
+pub mod events;
 pub mod login_guard;
 mod migrations;
 pub mod pending_logins;

@@ -3,6 +3,24 @@
 //! `Timestamp`). Timestamps are stored as UTC without a zone.
 
 diesel::table! {
+    auth_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        payload -> Text,
+        dedupe -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> BigInt,
         username -> Text,
@@ -224,6 +242,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(watchlists -> users (user_id));
 diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
@@ -249,5 +268,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduler_users,
     scheduler_runs,
     scheduler_lease,
-    auto_trade_decisions
+    auto_trade_decisions,
+    events
 );

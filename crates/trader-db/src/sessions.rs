@@ -249,6 +249,20 @@ pub fn reset_factor_failures(conn: &mut DbConnection, sid: &str) -> Result<(), D
     Ok(())
 }
 
+/// Whether the session with this `sid` is still there and unexpired.
+pub fn live_by_sid(
+    conn: &mut DbConnection,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        sessions::table
+            .filter(sessions::sid.eq(sid))
+            .filter(sessions::expires_at.gt(now.naive_utc())),
+    ))
+    .get_result(conn)?)
+}
+
 /// Deletes the session with this `sid`.
 pub fn delete_by_sid(conn: &mut DbConnection, sid: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(sessions::table.filter(sessions::sid.eq(sid))).execute(conn)? == 1)

@@ -161,3 +161,14 @@ pub fn touch(conn: &mut DbConnection, id: i64, now: DateTime<Utc>) -> Result<(),
         .execute(conn)?;
     Ok(())
 }
+
+/// Whether the token with this id is neither revoked nor expired.
+pub fn live_by_id(conn: &mut DbConnection, id: i64, now: DateTime<Utc>) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt(now.naive_utc())),
+    ))
+    .get_result(conn)?)
+}

@@ -114,3 +114,23 @@ pub async fn request_context(
     }
     Ok(res)
 }
+
+/// Drops this instance's cache of verified sign-ins when a request that may
+/// change something (any method but GET, HEAD and OPTIONS) ends, before its
+/// answer leaves, or when it is abandoned midway: a logout, a revocation, a
+/// password change or a deactivation made here holds at once for the next
+/// request (see `auth::cache`).
+pub async fn flush_auth_cache_after_changes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    use actix_web::http::Method;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let state = changes
+        .then(|| req.app_data::<web::Data<AppState>>().cloned())
+        .flatten();
+    let _flush = state
+        .as_deref()
+        .map(|s| crate::auth::cache::FlushOnDrop(&s.auth_cache));
+    next.call(req).await
+}

@@ -218,6 +218,20 @@ pub struct ServeArgs {
     /// development).
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// Keep verified sessions and tokens in memory for reads (on), or read
+    /// them from the database on every request (off). A logout or a
+    /// revocation holds at once on the instance that made it and within a
+    /// second on the others either way.
+    #[arg(long, env = "AUTH_CACHE", value_enum, default_value = "on")]
+    pub auth_cache: Switch,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// Who may register.
@@ -272,6 +286,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Prometheus metrics: off, behind a token, and/or on their own address.
     pub metrics: MetricsSettings,
+    /// Cache verified sessions and tokens for reads (see `auth::cache`).
+    pub auth_cache: bool,
+    /// How often live streams re-check their sign-in, send heartbeats and
+    /// ask the broker for orders (fixed; tests shorten them).
+    pub event_timings: crate::services::events::Timings,
 }
 
 /// Where and to whom `/metrics` is served.
@@ -571,6 +590,8 @@ impl Settings {
                 .log_format
                 .unwrap_or_else(|| LogFormat::default_for(args.app_env)),
             metrics: metrics_settings(args)?,
+            auth_cache: args.auth_cache == Switch::On,
+            event_timings: crate::services::events::Timings::default(),
         };
         Ok((settings, source))
     }
@@ -615,6 +636,8 @@ impl Settings {
             scheduler_tick: std::time::Duration::from_secs(15),
             log_format: LogFormat::Text,
             metrics: MetricsSettings::default(),
+            auth_cache: true,
+            event_timings: crate::services::events::Timings::default(),
         }
     }
 

@@ -80,6 +80,44 @@ fn spawn_session_purge(state: web::Data<AppState>) {
     });
 }
 
+/// Reads the auth epoch every 200 ms, so this instance drops its cache of
+/// verified sign-ins when another instance ended a session, revoked a
+/// token or changed a user (see `auth::cache`). A failed read is only
+/// logged: the cache stops being used on its own when reads stop.
+fn spawn_auth_epoch_poll(state: web::Data<AppState>) {
+    if !state.settings.auth_cache {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::auth::cache::POLL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            let pool = state.pool.clone();
+            let read = web::block(move || -> Result<i64, trader_db::DbError> {
+                trader_db::auth_epoch::current(&mut *pool.get()?)
+            })
+            .await;
+            match read {
+                Ok(Ok(epoch)) => {
+                    state.auth_cache.observe_epoch(epoch);
+                    failing = false;
+                }
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "could not read the auth epoch; sign-ins are read from the database until it answers");
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "auth epoch task failed");
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
 /// The cookie's name: `__Host-` where it is Secure, so no subdomain or
 /// plain-http page can set it (RFC 6265bis §4.1.3.2).
 pub fn session_cookie_name(secure: bool) -> &'static str {
@@ -183,6 +221,8 @@ impl Application {
         let cookie_key = Key::derive_from(settings.secret_key.expose_bytes());
         let secure = settings.secure_cookies();
         let workers = settings.workers;
+        let auth_cache = settings.auth_cache;
+        let event_timings = settings.event_timings;
         let state = web::Data::new(AppState {
             pool,
             settings,
@@ -199,6 +239,8 @@ impl Application {
             // Half the cores (at least one) for password hashing, so the
             // rest keep serving.
             password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),
+            auth_cache: Arc::new(crate::auth::cache::AuthCache::new(auth_cache)),
+            events: crate::services::events::EventHub::new(event_timings),
         });
         let openapi = routes::openapi_document();
         let route_index = Arc::new(routes::RouteIndex::from_openapi(&openapi));
@@ -206,6 +248,8 @@ impl Application {
             serde_json::to_string_pretty(&openapi).context("OpenAPI document")?,
         ));
         spawn_session_purge(state.clone());
+        spawn_auth_epoch_poll(state.clone());
+        crate::services::events::spawn_reader(state.clone());
         if state.settings.scheduler {
             crate::services::scheduler::spawn(state.clone());
         }
@@ -217,7 +261,11 @@ impl Application {
         let public_metrics =
             state.settings.metrics.token.is_some() && state.settings.metrics.bind.is_none();
         let server = HttpServer::new(move || {
-            let store = DbSessionStore::new(app_state.pool.clone(), app_state.clock.clone());
+            let store = DbSessionStore::new(
+                app_state.pool.clone(),
+                app_state.clock.clone(),
+                app_state.auth_cache.clone(),
+            );
             let sessions = SessionMiddleware::builder(store, cookie_key.clone())
                 .cookie_name(session_cookie_name(secure).to_owned())
                 .cookie_secure(secure)
@@ -244,6 +292,7 @@ impl Application {
                 })
                 .configure(|cfg| routes::configure(cfg, &limiters, sessions))
                 .configure(|cfg| crate::spa::configure(cfg, &spa))
+                .wrap(from_fn(middleware::flush_auth_cache_after_changes))
                 .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)
@@ -309,12 +358,16 @@ impl Application {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let handle = self.server.handle();
+        let state = self.state.clone();
         actix_web::rt::spawn(async move {
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
             };
             tracing::info!("{name} received; starting graceful shutdown");
+            // Live streams never end by themselves: end them, or the
+            // shutdown would wait out its timeout.
+            state.events.close_streams();
             handle.stop(true).await;
         });
         Ok(())

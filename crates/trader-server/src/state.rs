@@ -38,6 +38,12 @@ pub struct AppState {
     /// and a core for ~20 ms): a flood of sign-ins queues here instead of
     /// starving every other request of CPU and memory.
     pub password_work: tokio::sync::Semaphore,
+    /// Verified sessions, users and tokens, reused by reads (see
+    /// `auth::cache`); shared with the session store.
+    pub auth_cache: std::sync::Arc<crate::auth::cache::AuthCache>,
+    /// Live updates: this instance's open event streams and the channel
+    /// that feeds them.
+    pub events: crate::services::events::EventHub,
 }
 
 impl AppState {

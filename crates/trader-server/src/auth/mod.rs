@@ -14,6 +14,7 @@
 //! (password change, "log out everywhere", 2FA change, deactivation) they
 //! stop working at the next request.
 
+pub mod cache;
 pub(crate) mod guard;
 pub mod session_store;
 
@@ -208,20 +209,39 @@ async fn authenticate_token(
         tracing::debug!(reason = %e, "bearer token refused");
         INVALID
     })?;
-    let pool = state.pool.clone();
     let jti = claims.jti.to_string();
-    let (record, user) = blocking(move || {
-        let mut conn = pool.get()?;
-        let record = trader_db::tokens::find_by_jti(&mut conn, &jti)?;
-        let user = match &record {
-            Some(r) => users::find_user_by_id(&mut conn, r.user_id)?,
-            None => None,
-        };
-        Ok((record, user))
-    })
-    .await?;
-    let (Some(record), Some(user)) = (record, user) else {
-        return Err(INVALID);
+    // Reads may use the instance's cache of verified rows; anything that
+    // changes something reads them afresh (see `cache`).
+    let cached = if is_safe(req.method()) {
+        state.auth_cache.token(&jti).and_then(|record| {
+            let user = state.auth_cache.user(record.user_id)?;
+            Some((record, user))
+        })
+    } else {
+        None
+    };
+    let (record, user) = match cached {
+        Some(hit) => hit,
+        None => {
+            let ticket = state.auth_cache.ticket();
+            let pool = state.pool.clone();
+            let (record, user) = blocking(move || {
+                let mut conn = pool.get()?;
+                let record = trader_db::tokens::find_by_jti(&mut conn, &jti)?;
+                let user = match &record {
+                    Some(r) => users::find_user_by_id(&mut conn, r.user_id)?,
+                    None => None,
+                };
+                Ok((record, user))
+            })
+            .await?;
+            let (Some(record), Some(user)) = (record, user) else {
+                return Err(INVALID);
+            };
+            state.auth_cache.put_token(ticket, record.clone());
+            state.auth_cache.put_user(ticket, user.clone());
+            (record, user)
+        }
     };
     let scope = TokenScope::parse(&record.scope).ok_or(INVALID)?;
     if record.revoked_at.is_some()
@@ -244,11 +264,13 @@ async fn authenticate_token(
         ));
     }
     // The last use, to the minute: a write per request would make every
-    // script call wait for the database's write lock.
+    // script call wait for the database's write lock. Recorded only for a
+    // use the token's scope allows.
     if record
         .last_used_at
         .is_none_or(|t| now - t >= Duration::minutes(1))
     {
+        let ticket = state.auth_cache.ticket();
         let pool = state.pool.clone();
         let id = record.id;
         blocking(move || {
@@ -257,6 +279,7 @@ async fn authenticate_token(
             Ok(())
         })
         .await?;
+        state.auth_cache.touch_token(ticket, &record.jti, now);
     }
     Ok(AuthUser {
         user,
@@ -287,12 +310,34 @@ async fn authenticate_session(
             "the session has ended; sign in again",
         ));
     }
-    let pool = state.pool.clone();
-    let user = blocking(move || {
-        let mut conn = pool.get()?;
-        Ok(users::find_user_by_id(&mut conn, UserId(uid))?)
-    })
-    .await?;
+    // Reads may use the user the session store cached with the session;
+    // anything that changes something reads the user afresh and checks
+    // that the session's row still stands (see `cache`).
+    let cached = is_safe(req.method())
+        .then(|| state.auth_cache.user(UserId(uid)))
+        .flatten();
+    let user = match cached {
+        Some(user) => Some(user),
+        None => {
+            let pool = state.pool.clone();
+            let sid = get_str(keys::SID);
+            let check_row = !is_safe(req.method());
+            blocking(move || {
+                let mut conn = pool.get()?;
+                if check_row {
+                    let live = match &sid {
+                        Some(sid) => trader_db::sessions::live_by_sid(&mut conn, sid, now)?,
+                        None => false,
+                    };
+                    if !live {
+                        return Ok(None);
+                    }
+                }
+                Ok(users::find_user_by_id(&mut conn, UserId(uid))?)
+            })
+            .await?
+        }
+    };
     let stamp = get_str(keys::STAMP).unwrap_or_default();
     let user = match user {
         Some(u)

@@ -9,6 +9,7 @@
 //! their sessions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -21,6 +22,7 @@ use trader_api_types::UserId;
 use trader_db::Pool;
 use trader_db::sessions::{self, SessionWrite};
 
+use crate::auth::cache::{AuthCache, CachedSession};
 use crate::clock::SharedClock;
 
 /// Session state keys.
@@ -53,16 +55,18 @@ pub mod keys {
     pub const USER_AGENT: &str = "ua";
 }
 
-/// The database-backed store.
+/// The database-backed store, with the instance's cache of verified
+/// sign-ins in front of it (see [`crate::auth::cache`]).
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
     pool: Pool,
     clock: SharedClock,
+    cache: Arc<AuthCache>,
 }
 
 impl DbSessionStore {
-    pub fn new(pool: Pool, clock: SharedClock) -> Self {
-        Self { pool, clock }
+    pub fn new(pool: Pool, clock: SharedClock, cache: Arc<AuthCache>) -> Self {
+        Self { pool, clock, cache }
     }
 }
 
@@ -126,21 +130,47 @@ impl SessionStore for DbSessionStore {
         session_key: &SessionKey,
     ) -> Result<Option<HashMap<String, String>>, LoadError> {
         let hash = hash_key(session_key.as_ref());
-        let pool = self.pool.clone();
         let now = self.clock.now();
-        let row = web::block(move || -> Result<_, trader_db::DbError> {
+        if let Some(cached) = self.cache.session(&hash)
+            && cached.expires_at > now
+        {
+            return Ok(Some(cached.state));
+        }
+        // One round trip: the session and the user it belongs to, which
+        // the extractor asks for next.
+        let ticket = self.cache.ticket();
+        let pool = self.pool.clone();
+        let (row, user) = web::block(move || -> Result<_, trader_db::DbError> {
             let mut conn = pool.get()?;
-            sessions::load(&mut conn, &hash, now)
+            let Some(row) = sessions::load(&mut conn, &hash, now)? else {
+                return Ok((None, None));
+            };
+            let user = match row.user_id {
+                Some(id) => trader_db::users::find_user_by_id(&mut conn, id)?,
+                None => None,
+            };
+            Ok((Some((hash, row)), user))
         })
         .await
         .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?
         .map_err(|e| LoadError::Other(e.into()))?;
-        match row {
-            None => Ok(None),
-            Some(row) => serde_json::from_str(&row.state)
-                .map(Some)
-                .map_err(|e| LoadError::Deserialization(e.into())),
+        let Some((hash, row)) = row else {
+            return Ok(None);
+        };
+        let state: HashMap<String, String> =
+            serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        if let Some(user) = user {
+            self.cache.put_user(ticket, user);
         }
+        self.cache.put_session(
+            ticket,
+            hash,
+            CachedSession {
+                state: state.clone(),
+                expires_at: row.expires_at,
+            },
+        );
+        Ok(Some(state))
     }
 
     async fn save(
@@ -207,6 +237,9 @@ impl SessionStore for DbSessionStore {
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?
         .map_err(|e| UpdateError::Other(e.into()))?;
+        // The state changed: no instance may keep the old one (the others
+        // see the epoch move).
+        self.cache.flush();
         if updated {
             Ok(session_key)
         } else {
@@ -226,14 +259,28 @@ impl SessionStore for DbSessionStore {
         ttl: &CookieDuration,
     ) -> Result<(), anyhow::Error> {
         let hash = hash_key(session_key.as_ref());
-        let pool = self.pool.clone();
         let now = self.clock.now();
         let expires_at = now + to_chrono(ttl);
-        web::block(move || -> Result<_, trader_db::DbError> {
+        // The stored expiry is moved at most once a minute (see
+        // `sessions::touch`): when the cached row shows it need not move,
+        // there is nothing to ask the database.
+        if let Some(cached) = self.cache.session(&hash)
+            && cached.expires_at > now
+            && expires_at - cached.expires_at < sessions::TOUCH_GRANULARITY
+        {
+            return Ok(());
+        }
+        let ticket = self.cache.ticket();
+        let pool = self.pool.clone();
+        let key = hash.clone();
+        let live = web::block(move || -> Result<_, trader_db::DbError> {
             let mut conn = pool.get()?;
-            sessions::touch(&mut conn, &hash, now, expires_at)
+            sessions::touch(&mut conn, &key, now, expires_at)
         })
         .await??;
+        if live {
+            self.cache.extend_session(ticket, &hash, expires_at);
+        }
         Ok(())
     }
 
@@ -245,6 +292,7 @@ impl SessionStore for DbSessionStore {
             sessions::delete_by_key(&mut conn, &hash)
         })
         .await??;
+        self.cache.flush();
         Ok(())
     }
 }

@@ -487,6 +487,7 @@ pub(crate) async fn logout_all(
         trader_db::sessions::delete_all_for_user(&mut conn, caller.user.id)?;
         pending_logins::delete_all_for_user(&mut conn, caller.user.id)?;
         trader_db::tokens::revoke_all_for_user(&mut conn, caller.user.id, now)?;
+        crate::routes::sessions::session_ended(&mut conn, caller.user.id, "logout_all")?;
         audit(&mut conn, &meta, Event::of(&caller.user, "logout_all"), now)?;
         Ok(())
     })

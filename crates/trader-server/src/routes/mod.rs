@@ -10,6 +10,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod auto_trade;
 pub(crate) mod broker_account;
+pub(crate) mod events;
 mod health;
 pub(crate) mod indicators;
 pub(crate) mod market;
@@ -77,6 +78,7 @@ const STRICT_PATHS: [&str; 8] = [
         (name = "watchlists", description = "Watchlists (several, one the default) and the Python version's /api/watchlist routes"),
         (name = "settings", description = "Indicator, signal, execution, data and schedule settings (settings.yaml as JSON)"),
         (name = "signals", description = "BUY/SELL/HOLD signals with each rule's vote, reason and values"),
+        (name = "events", description = "Live updates of the signed-in user as Server-Sent Events"),
         (name = "auto-trade", description = "Auto-trade's kill switch and decision log (its settings are the auto_trade group of /api/indicators)"),
     )
 )]
@@ -202,6 +204,7 @@ fn other_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(signals::get_chart)
     .service(auto_trade::stop_auto_trade)
     .service(auto_trade::list_auto_trade_log)
+    .service(events::stream_events)
     .service(
         scope::scope("/admin")
             .service(admin::list_users)

@@ -29,7 +29,27 @@ pub(crate) fn end_other_sessions(
             ended += 1;
         }
     }
+    if ended > 0 {
+        session_ended(conn, user, "signed_out_elsewhere")?;
+    }
     Ok(ended)
+}
+
+/// Tells the user's open pages that some of their sessions ended (each
+/// page then finds out whether it was its own).
+pub(crate) fn session_ended(
+    conn: &mut DbConnection,
+    user: UserId,
+    reason: &str,
+) -> Result<(), ApiError> {
+    crate::services::events::publish(
+        conn,
+        user,
+        crate::services::events::kinds::SESSION_ENDED,
+        &serde_json::json!({ "reason": reason }),
+        None,
+    )?;
+    Ok(())
 }
 
 /// The user's active sessions, newest first.
@@ -99,6 +119,7 @@ pub(crate) async fn delete_session(
         if !sessions::delete_for_user(&mut conn, user.id, id)? {
             return Err(ApiError::NotFound);
         }
+        session_ended(&mut conn, user.id, "session_revoked")?;
         let detail = serde_json::json!({"session_id": id});
         audit(
             &mut conn,

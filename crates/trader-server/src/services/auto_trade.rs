@@ -503,6 +503,32 @@ pub async fn run_for_user(
                 .push(format!("user {user}: auto-trade: {}", e.public_message())),
         }
     }
+    let decided = report.placed + report.dry_run + report.skipped + report.refused + report.failed;
+    if decided > 0 {
+        // Tells the user's open pages to show the new decisions.
+        let pool = state.pool.clone();
+        let payload = serde_json::json!({
+            "at": market_now,
+            "placed": report.placed,
+            "dry_run": report.dry_run,
+            "skipped": report.skipped,
+            "refused": report.refused,
+            "failed": report.failed,
+        });
+        let published = blocking(move || {
+            crate::services::events::publish(
+                &mut *pool.get()?,
+                user,
+                crate::services::events::kinds::AUTO_TRADE,
+                &payload,
+                None,
+            )
+        })
+        .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "could not record the auto-trade event");
+        }
+    }
     report
 }
 
@@ -946,12 +972,28 @@ impl Pass<'_> {
                     Outcome::Cancelled,
                     "auto-trade was stopped while this order was sent: cancelled".to_owned(),
                 ),
-                Err(e) => (
-                    Outcome::Placed,
-                    format!(
-                        "auto-trade was stopped while this order was sent; cancelling it failed: {e}"
-                    ),
-                ),
+                Err(e) => {
+                    // The kill switch may have cancelled it first: then
+                    // "not cancelable" means it is gone, as it should be.
+                    let gone = matches!(
+                        target.client.order(&order_id).await.map(|o| o.status),
+                        Ok(status) if matches!(status.as_str(), "canceled" | "expired" | "rejected")
+                    );
+                    if gone {
+                        (
+                            Outcome::Cancelled,
+                            "auto-trade was stopped while this order was sent: cancelled"
+                                .to_owned(),
+                        )
+                    } else {
+                        (
+                            Outcome::Placed,
+                            format!(
+                                "auto-trade was stopped while this order was sent; cancelling it failed: {e}"
+                            ),
+                        )
+                    }
+                }
             };
             let pool = state.pool.clone();
             let at = state.clock.now();

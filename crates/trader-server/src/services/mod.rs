@@ -4,6 +4,7 @@
 
 pub mod auto_trade;
 pub mod broker;
+pub mod events;
 pub mod scheduler;
 pub mod settings;
 pub mod signals;

@@ -26,6 +26,7 @@ use trader_db::{DatabaseUrl, DbConnection};
 
 use crate::error::{ApiError, blocking};
 use crate::services::broker::{self, broker_env};
+use crate::services::events;
 use crate::services::settings::signal_config;
 use crate::services::signals::{evaluate, window};
 use crate::state::AppState;
@@ -510,13 +511,22 @@ async fn store_user_signals(
                 .map_err(|_| ApiError::internal(anyhow::anyhow!("memo poisoned")))?;
             compute_signals(user, &settings, &symbols, &bars, now, &mut memo)
         };
-        let stored = store_signals(
-            &mut *pool.get()?,
-            user,
-            &settings.data.timeframe,
-            &rows,
-            now,
-        )?;
+        let mut conn = pool.get()?;
+        let stored = store_signals(&mut conn, user, &settings.data.timeframe, &rows, now)?;
+        // Tells the user's open pages: a pass ran, and what it found.
+        let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
+        let pass = serde_json::json!({
+            "at": now,
+            "signals": rows.len(),
+            "new": stored,
+            "buy": count("BUY"),
+            "sell": count("SELL"),
+            "errors": errors.len(),
+        });
+        events::publish(&mut conn, user, events::kinds::SCHEDULER_PASS, &pass, None)?;
+        if stored > 0 {
+            events::publish(&mut conn, user, events::kinds::SIGNALS, &pass, None)?;
+        }
         Ok((stored, errors, rows))
     })
     .await

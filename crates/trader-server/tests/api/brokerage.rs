@@ -57,6 +57,9 @@ impl Broker {
                 backoff: Duration::from_millis(20),
                 cache_ttl: Duration::from_secs(2),
             };
+            // Live streams ask the broker for orders often, to keep the
+            // stream tests short.
+            s.event_timings.order_poll = Duration::from_millis(300);
         })
         .await;
         for s in [KEY, SECRET, LIVE_KEY, LIVE_SECRET] {
@@ -231,6 +234,56 @@ async fn a_user_trades_on_a_sim_account(backend: Backend) {
     ] {
         assert!(events.contains(&e.to_owned()), "{e}: {events:?}");
     }
+}
+
+/// An order placed while the page is open reaches its stream as an `order`
+/// event and a `fill`, from the broker's own answer, without a reload; a
+/// second user's stream hears nothing of it.
+async fn orders_and_fills_reach_the_open_page(backend: Backend) {
+    let b = Broker::start(backend).await;
+    let (client, csrf) = b.user("alice").await;
+    let (bob, _) = b.user("bob").await;
+    b.add_sim_account(&client, &csrf, "Demo", KEY).await;
+    let url = b.app.url("/api/events");
+    let mut page = crate::events::Stream::open(&client, url.clone(), None).await;
+    let mut bobs = crate::events::Stream::open(&bob, url, None).await;
+    // The first look at the account is the baseline.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (status, order) = b
+        .json(
+            &client,
+            Method::POST,
+            "/api/orders",
+            Some(json!({"symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day", "qty": "2"})),
+            &csrf,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap();
+    let (mut changed, mut filled) = (None, None);
+    while changed.is_none() || filled.is_none() {
+        let Some(m) = page.next(Duration::from_secs(5)).await else {
+            panic!("the order's events never came");
+        };
+        match m.event.as_str() {
+            "order" => changed = Some(m.data),
+            "fill" => filled = Some(m.data),
+            _ => {}
+        }
+    }
+    let (changed, filled) = (changed.unwrap(), filled.unwrap());
+    assert_eq!(changed["order"]["id"], id);
+    assert_eq!(changed["order"]["status"], "filled");
+    assert_eq!(
+        (
+            filled["order_id"].as_str(),
+            filled["symbol"].as_str(),
+            filled["qty"].as_str()
+        ),
+        (Some(id), Some("AAPL"), Some("2"))
+    );
+    assert!(filled["price"].is_string());
+    assert!(bobs.next(Duration::from_millis(800)).await.is_none());
 }
 
 /// Broker failures answer 502, 504 and 503 (with Retry-After) in the
@@ -816,6 +869,7 @@ async fn exactly_one_account_stays_active(backend: Backend) {
 
 crate::api_tests!(
     a_user_trades_on_a_sim_account,
+    orders_and_fills_reach_the_open_page,
     broker_faults_are_answered_clearly,
     concurrent_reads_share_one_broker_call,
     keys_never_leave_sealed,

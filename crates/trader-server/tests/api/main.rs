@@ -14,10 +14,12 @@
 
 mod support;
 
+mod auth_cache;
 mod auth_flow;
 mod auto_trade;
 mod brokerage;
 mod envelope;
+mod events;
 mod hardening;
 mod isolation;
 mod metrics;

@@ -20,7 +20,13 @@ fn state(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 async fn a_session_ended_meanwhile_does_not_come_back(backend: Backend) {
     let db = TestDb::new(backend);
     let clock = TestClock::new();
-    let store = DbSessionStore::new(db.pool().clone(), Arc::new(clock.clone()));
+    // A cache that never read the epoch is never used: this is the store
+    // over the database alone (the cache has tests of its own).
+    let store = DbSessionStore::new(
+        db.pool().clone(),
+        Arc::new(clock.clone()),
+        Arc::new(trader_server::auth::cache::AuthCache::new(true)),
+    );
     let user = trader_db::users::create_user(
         &mut db.conn(),
         &trader_db::users::NewUser {

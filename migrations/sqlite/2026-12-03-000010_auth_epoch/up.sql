@@ -1,0 +1,45 @@
+-- A counter that moves whenever something a cached sign-in depends on
+-- changes: a session ends or its state changes, a token is revoked, a user
+-- is changed, deactivated or deleted. Each server polls it and drops its
+-- cache of verified sessions and tokens when it moves, so a logout or a
+-- revocation on one server takes effect on the others within a second.
+-- Triggers keep it, so no code path can forget to.
+CREATE TABLE auth_epoch (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch BIGINT  NOT NULL
+);
+INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
+
+CREATE TRIGGER auth_epoch_users_update
+AFTER UPDATE OF username, email, role, is_active, security_stamp, totp_enabled,
+                must_change_password, last_login_at, password_hash ON users
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER auth_epoch_users_delete AFTER DELETE ON users
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER auth_epoch_sessions_update
+AFTER UPDATE OF key_hash, user_id, state ON sessions
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER auth_epoch_sessions_delete AFTER DELETE ON sessions
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER auth_epoch_tokens_update
+AFTER UPDATE OF user_id, jti, scope, expires_at, revoked_at, live ON api_tokens
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER auth_epoch_tokens_delete AFTER DELETE ON api_tokens
+BEGIN
+    UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
+END;
