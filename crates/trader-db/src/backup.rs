@@ -855,6 +855,13 @@ fn read_header(r: &mut impl BufRead, backend: Backend) -> Result<(Header, Vec<u8
     Ok((header, line))
 }
 
+/// What [`read_body`] hands each row to.
+type RowSink<'a> = dyn FnMut(&TableSpec, Vec<Value>) -> Result<(), BackupError> + 'a;
+
+/// A caller's check of each row in [`verify`]: an error refuses the backup
+/// with that text.
+pub type RowCheck<'a> = dyn FnMut(&TableSpec, &[Value]) -> Result<(), String> + 'a;
+
 /// Parses one body line: which table (by its index in the header; tables
 /// come in the header's order) and its values, typed by the columns.
 fn parse_line(
@@ -906,7 +913,7 @@ fn parse_line(
 fn read_body(
     r: &mut impl BufRead,
     header: &Header,
-    on_row: &mut dyn FnMut(&TableSpec, Vec<Value>) -> Result<(), BackupError>,
+    on_row: &mut RowSink<'_>,
 ) -> Result<(), BackupError> {
     let index: HashMap<&str, usize> = header
         .tables
@@ -978,7 +985,7 @@ fn read_body(
 pub fn verify(
     file: impl Read,
     backend: Backend,
-    check: &mut dyn FnMut(&TableSpec, &[Value]) -> Result<(), String>,
+    check: &mut RowCheck<'_>,
 ) -> Result<Header, BackupError> {
     let mut r = BufReader::with_capacity(1 << 16, file);
     let (header, _) = read_header(&mut r, backend)?;
