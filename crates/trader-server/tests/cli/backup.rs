@@ -745,6 +745,45 @@ fn a_target_in_use_is_refused(backend: Backend) {
     assert_eq!(rows(&target), rows(&source));
 }
 
+/// A backup made at an older schema (the version before auto-trade's
+/// table) is loaded at that schema and then migrated: restore applies the
+/// newer migration after the rows are in.
+fn an_older_backup_is_loaded_at_its_schema_then_migrated(backend: Backend) {
+    let keys = Keys::new();
+    let source = TestDb::empty(backend);
+    seed(&source, &keys, 30);
+    let (dir, file) = backup_file();
+    ok(&run_backup(&source, &file, &[]));
+    let good = std::fs::read(&file).unwrap();
+    let header_end = good.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut header: backup::Header = serde_json::from_slice(&good[..header_end - 1]).unwrap();
+    let known = trader_db::known_migrations(backend).unwrap();
+    let (newest, previous) = (&known[known.len() - 1], &known[known.len() - 2]);
+    assert!(newest.name.ends_with("_auto_trade"), "{}", newest.name);
+    header.schema_version = previous.version.clone();
+    header.schema_migration = previous.name.clone();
+    header.tables.retain(|t| t.name != "auto_trade_decisions");
+    let mut older = backup::header_line(&header).unwrap();
+    older.extend_from_slice(&good[header_end..]);
+    let path = dir.path().join("older.backup");
+    std::fs::write(&path, older).unwrap();
+
+    let target = TestDb::empty(backend);
+    let out = run_restore(&target, &path, &keys, None, &[]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains(&format!(
+            "then applied 1 newer migration(s): {}",
+            newest.name
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(rows(&target), rows(&source));
+    let applied = trader_db::applied_migrations(&mut direct(&target)).unwrap();
+    assert_eq!(applied.len(), known.len());
+}
+
 /// Every table of a migrated database is one a backup carries (so adding
 /// a table without adding it to the backup fails here), and the backup
 /// lists every table of the schema in its header.
@@ -765,6 +804,7 @@ cli_backend_tests!(
     a_different_key_ring_is_refused_before_anything_changes,
     a_non_empty_target_needs_force,
     a_target_in_use_is_refused,
+    an_older_backup_is_loaded_at_its_schema_then_migrated,
     every_table_is_covered,
 );
 
