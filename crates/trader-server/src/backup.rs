@@ -150,10 +150,32 @@ pub fn run_backup(args: &BackupArgs) -> anyhow::Result<()> {
     std::io::copy(&mut body, &mut out)?;
     out.sync_all()?;
     drop(out);
-    std::fs::rename(&out_guard.path, &args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    out_guard.keep = true;
+    if args.force {
+        std::fs::rename(&out_guard.path, &args.out)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        out_guard.keep = true;
+    } else {
+        // A hard link never replaces a file that appeared meanwhile.
+        std::fs::hard_link(&out_guard.path, &args.out).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                anyhow!(
+                    "{} exists: choose another name, or pass --force to replace it",
+                    args.out.display()
+                )
+            } else {
+                anyhow!("cannot write {}: {e}", args.out.display())
+            }
+        })?;
+    }
+    drop(out_guard);
     drop(body_guard);
+    // The new name on disk too (best effort: not every file system lets a
+    // folder be opened for this).
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
 
     println!(
         "backup written to {}: {} rows in {} tables, schema {}, sha256 {}",
