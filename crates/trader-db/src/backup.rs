@@ -96,6 +96,7 @@ const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    #[serde(rename = "bigint")]
     BigInt,
     Integer,
     Text,
@@ -1379,6 +1380,18 @@ pub fn snapshot_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_have_sql_like_names() {
+        assert_eq!(
+            serde_json::to_string(&Kind::BigInt).ok().as_deref(),
+            Some("\"bigint\"")
+        );
+        assert_eq!(
+            serde_json::to_string(&Kind::Timestamp).ok().as_deref(),
+            Some("\"timestamp\"")
+        );
+    }
 
     #[test]
     fn identifiers() {
