@@ -374,7 +374,7 @@ impl Pool {
 
 /// Creates the database file's folder, readable by its owner only (it
 /// holds password hashes and sealed keys), when it does not exist yet.
-fn create_parent_dir(path: &Path) -> Result<(), DbError> {
+pub(crate) fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
             let mut builder = std::fs::DirBuilder::new();

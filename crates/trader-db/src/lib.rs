@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod auth_epoch;
 pub mod auto_trade;
+pub mod backup;
 mod connection;
 mod error;
 pub mod events;
@@ -46,4 +47,4 @@ pub use connection::{
     POOL_WAIT_SECONDS, Pool, PoolState, PooledConnection, UrlError,
 };
 pub use error::DbError;
-pub use migrations::{applied_migrations, run_migrations};
+pub use migrations::{KnownMigration, applied_migrations, known_migrations, run_migrations};

@@ -9,6 +9,14 @@ use trader_api_types::UserId;
 use crate::schema::{scheduler_lease, scheduler_runs, scheduler_users};
 use crate::{DbConnection, DbError};
 
+/// The key of the PostgreSQL advisory lock that the one scheduler holds on
+/// a connection of its own ("alpaca-trader scheduler"). `restore` takes it
+/// too, so no pass runs while a database is being replaced.
+pub const SCHEDULER_LOCK_KEY: i64 = 0x0A17_7A5C_4ED0;
+
+/// The name of the SQLite scheduler lease.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
 /// Takes or renews the lease `name` for `holder` until `until`: answers
 /// whether `holder` holds it now (it was free, expired, or already its own).
 pub fn take_lease(

@@ -56,6 +56,15 @@ pub enum Command {
     /// settings.yaml for one user (keys sealed; a second run imports
     /// nothing twice; nothing is written when a file is wrong).
     MigrateYaml(Box<crate::migrate_yaml::MigrateYamlArgs>),
+    /// Write a portable, checksummed copy of the whole database to FILE
+    /// (mode 0600), in one consistent snapshot while servers run. It never
+    /// holds ENCRYPTION_KEY: keep that key apart.
+    Backup(crate::backup::BackupArgs),
+    /// Load a backup into an empty database (SQLite or PostgreSQL, either
+    /// way), after checking the file and that ENCRYPTION_KEY opens its
+    /// sealed values; refuses a database in use, and one with data unless
+    /// --force.
+    Restore(Box<crate::backup::RestoreArgs>),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
     /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
@@ -168,6 +177,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RunOnce(args) => run_once(&args),
         Command::InitDb(args) => init_db(&args),
         Command::MigrateYaml(args) => crate::migrate_yaml::run(&args),
+        Command::Backup(args) => crate::backup::run_backup(&args),
+        Command::Restore(args) => crate::backup::run_restore(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),

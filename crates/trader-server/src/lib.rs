@@ -3,6 +3,7 @@
 //! so tests drive the same code.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod client_ip;
 pub mod clock;

@@ -27,7 +27,13 @@ pub(crate) enum SecondFactor {
 /// Associated data of a sealed field of the `users` row: the user, the row
 /// and the table-qualified field, so a value copied elsewhere fails to open.
 fn aad(user: &User, field: &str) -> Aad {
-    Aad::new(user.id.0, user.id.0, &format!("users.{field}"))
+    totp_aad(user.id, field)
+}
+
+/// [`aad`] by the user's id (for `restore`, which checks sealed values
+/// before any `User` exists).
+pub(crate) fn totp_aad(user: trader_api_types::UserId, field: &str) -> Aad {
+    Aad::new(user.0, user.0, &format!("users.{field}"))
 }
 
 /// Opens a sealed TOTP secret of `user` stored in `field`.

@@ -31,10 +31,10 @@ use crate::services::settings::signal_config;
 use crate::services::signals::{evaluate, window};
 use crate::state::AppState;
 
-/// The advisory lock's key on PostgreSQL ("alpaca-trader scheduler").
-const ADVISORY_KEY: i64 = 0x0A17_7A5C_4ED0;
+/// The advisory lock's key on PostgreSQL (shared with `restore`).
+const ADVISORY_KEY: i64 = trader_db::scheduler::SCHEDULER_LOCK_KEY;
 /// The lease's name on SQLite.
-const LEASE: &str = "scheduler";
+const LEASE: &str = trader_db::scheduler::SCHEDULER_LEASE;
 /// How far a check during a pass renews the SQLite lease.
 const RENEWAL: Duration = Duration::minutes(1);
 

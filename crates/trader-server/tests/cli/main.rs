@@ -10,6 +10,7 @@
 mod support;
 
 mod admin;
+mod backup;
 mod config;
 mod connection;
 mod docker;
