@@ -224,6 +224,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        hostname -> Text,
+        pid -> BigInt,
+        started_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        current_key_id -> Text,
+        key_ids -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(watchlists -> users (user_id));
 diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
@@ -249,5 +261,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduler_users,
     scheduler_runs,
     scheduler_lease,
-    auto_trade_decisions
+    auto_trade_decisions,
+    instances
 );
