@@ -56,6 +56,10 @@ pub enum Command {
     /// settings.yaml for one user (keys sealed; a second run imports
     /// nothing twice; nothing is written when a file is wrong).
     MigrateYaml(Box<crate::migrate_yaml::MigrateYamlArgs>),
+    /// Re-seal every sealed value (trading-account keys, TOTP secrets)
+    /// under ENCRYPTION_KEY while the servers run; resumable. `--check`
+    /// reports which keys still seal what.
+    RotateKey(Box<crate::rotate_key::RotateKeyArgs>),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
     /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
@@ -168,6 +172,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RunOnce(args) => run_once(&args),
         Command::InitDb(args) => init_db(&args),
         Command::MigrateYaml(args) => crate::migrate_yaml::run(&args),
+        Command::RotateKey(args) => crate::rotate_key::run(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
@@ -240,6 +245,7 @@ fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
             .release(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        app.deregister().await;
         let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
             "run-once: {} users, {} symbols, {} signals stored, {} auto-trade decisions, {} orders placed, {} errors",
