@@ -67,10 +67,12 @@ pub const FORMAT: &str = "alpaca-trader-backup";
 /// The newest format version this binary writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Tables whose rows are not carried: the SQLite scheduler lease names a
-/// server process that will not exist where the backup is restored, and a
-/// copied lease would keep the scheduler there waiting until it expires.
-pub const EPHEMERAL_TABLES: &[&str] = &["scheduler_lease"];
+/// Tables whose rows are not carried: the SQLite scheduler lease and the
+/// instances' rows name server processes that will not exist where the
+/// backup is restored (a copied lease would keep the scheduler there
+/// waiting until it expires); the auth epoch is a counter of this
+/// database's own, seeded by its migration.
+pub const EPHEMERAL_TABLES: &[&str] = &["scheduler_lease", "instances", "auth_epoch"];
 
 /// Columns that hold values sealed by the secret box, as `(table, column)`.
 /// Restore checks that the current key ring opens every one of them
@@ -384,6 +386,9 @@ tables!(
     scheduler_runs,
     scheduler_lease,
     auto_trade_decisions,
+    events,
+    auth_epoch,
+    instances,
 );
 
 fn encode_timestamp(t: &NaiveDateTime) -> String {

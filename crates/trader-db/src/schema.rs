@@ -243,6 +243,18 @@ diesel::table! {
 }
 
 diesel::joinable!(events -> users (user_id));
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        hostname -> Text,
+        pid -> BigInt,
+        started_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        current_key_id -> Text,
+        key_ids -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(watchlists -> users (user_id));
 diesel::joinable!(watchlist_symbols -> watchlists (watchlist_id));
@@ -269,5 +281,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduler_runs,
     scheduler_lease,
     auto_trade_decisions,
-    events
+    events,
+    instances
 );

@@ -29,7 +29,7 @@ pub use password::{
     needs_rehash, verify_dummy, verify_password,
 };
 pub use secrecy::{ExposeSecret, SecretSlice, SecretString};
-pub use secret_box::{Aad, KeyRing, Malformed, OpenError, ResealError, SealError};
+pub use secret_box::{Aad, KeyRing, Malformed, OpenError, ResealError, SealError, key_id_of};
 pub use totp::{
     QrError, RecoveryCodeKey, TotpSecret, TotpSecretError, generate_recovery_codes,
     hash_recovery_code, otpauth_uri, qr_png, verify_recovery_code,

@@ -216,6 +216,16 @@ impl KeyRing {
         &self.current.id
     }
 
+    /// The ids of every key in the ring, the current one first (what an
+    /// instance records at start, so `rotate-key` can tell whether it
+    /// holds the new key).
+    pub fn key_ids(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
     /// Seals `plaintext` for the place `aad` names.
     pub fn seal(&self, plaintext: &[u8], aad: &Aad) -> Result<String, SealError> {
         if plaintext.len() > MAX_PLAINTEXT_BYTES {
@@ -322,6 +332,12 @@ pub enum ResealError {
     /// The value could not be sealed again.
     #[error(transparent)]
     Seal(#[from] SealError),
+}
+
+/// The key id a sealed value names, without opening it (for counting
+/// which key seals what); a malformed value says what is wrong with it.
+pub fn key_id_of(sealed: &str) -> Result<&str, Malformed> {
+    parse(sealed).map(|p| p.key_id)
 }
 
 struct Parsed<'a> {
@@ -634,6 +650,16 @@ mod tests {
             ring.reseal(&old_sealed, &Aad::new(9, 9, "x")),
             Err(ResealError::Open(OpenError::Authentication))
         );
+    }
+
+    #[test]
+    fn key_ids_and_key_id_of() {
+        let ring = KeyRing::new(key(1), vec![key(2), key(1)]);
+        assert_eq!(ring.key_ids(), vec![key(1).key_id(), key(2).key_id()]);
+        let sealed = KeyRing::new(key(2), vec![]).seal(b"x", &aad()).unwrap();
+        assert_eq!(key_id_of(&sealed), Ok(key(2).key_id().as_str()));
+        assert_eq!(key_id_of("v2:whatever"), Err(Malformed::Version));
+        assert_eq!(key_id_of(""), Err(Malformed::Version));
     }
 
     #[test]

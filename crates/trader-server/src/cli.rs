@@ -65,6 +65,10 @@ pub enum Command {
     /// sealed values; refuses a database in use, and one with data unless
     /// --force.
     Restore(Box<crate::backup::RestoreArgs>),
+    /// Re-seal every sealed value (trading-account keys, TOTP secrets)
+    /// under ENCRYPTION_KEY while the servers run; resumable. `--check`
+    /// reports which keys still seal what.
+    RotateKey(Box<crate::rotate_key::RotateKeyArgs>),
     /// Print the OpenAPI document of the JSON API.
     Openapi,
     /// Compute indicators (TA-Lib-exact) over a CSV of bars and print a CSV
@@ -179,6 +183,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MigrateYaml(args) => crate::migrate_yaml::run(&args),
         Command::Backup(args) => crate::backup::run_backup(&args),
         Command::Restore(args) => crate::backup::run_restore(&args),
+        Command::RotateKey(args) => crate::rotate_key::run(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::CreateAdmin(args) => create_admin(&args),
         Command::ResetPassword(args) => reset_password(&args),
@@ -251,6 +256,7 @@ fn run_once(args: &ServeArgs) -> anyhow::Result<()> {
             .release(&state)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        app.deregister().await;
         let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
             "run-once: {} users, {} symbols, {} signals stored, {} auto-trade decisions, {} orders placed, {} errors",

@@ -97,6 +97,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ENCRYPTION_KEYS_OLD", hide = true, hide_env_values = true)]
     pub encryption_keys_old: Option<String>,
 
+    /// Earlier SECRET_KEYs, comma-separated: recovery codes made under them
+    /// keep working (sessions and tokens signed with them do not).
+    #[arg(long, env = "SECRET_KEYS_OLD", hide = true, hide_env_values = true)]
+    pub secret_keys_old: Option<String>,
+
     /// Who may register once the first admin exists: closed (admins create
     /// users) or open.
     #[arg(long, env = "REGISTRATION", value_enum, default_value = "closed")]
@@ -256,6 +261,8 @@ pub struct Settings {
     pub secret_key: SecretKey,
     pub encryption_key: EncryptionKey,
     pub encryption_keys_old: Vec<EncryptionKey>,
+    /// Earlier `SECRET_KEY`s: recovery codes hashed under them still verify.
+    pub secret_keys_old: Vec<SecretKey>,
     pub registration: Registration,
     /// Origins (scheme://host[:port]) accepted on cookie requests besides
     /// the server's own.
@@ -507,6 +514,22 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let secret_keys_old = args
+            .secret_keys_old
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|k| {
+                SecretKey::new(SecretString::from(k.to_owned())).map_err(|problem| {
+                    ConfigError::BadKey {
+                        name: "SECRET_KEYS_OLD",
+                        problem,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let mut allowed_origins = Vec::new();
         let mut tls = args.behind_tls_proxy;
@@ -561,6 +584,7 @@ impl Settings {
             secret_key,
             encryption_key,
             encryption_keys_old,
+            secret_keys_old,
             registration: args.registration,
             allowed_origins,
             trusted_proxies,
@@ -614,6 +638,7 @@ impl Settings {
             encryption_key: EncryptionKey::from_base64(&trader_security::generate_encryption_key())
                 .unwrap_or_else(|_| unreachable!("generated keys are 32 bytes")),
             encryption_keys_old: Vec::new(),
+            secret_keys_old: Vec::new(),
             registration: Registration::Closed,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),

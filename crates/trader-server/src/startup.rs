@@ -39,6 +39,10 @@ pub struct Application {
     sim: Option<alpaca_sim::SimHandle>,
     /// The separate `/metrics` server (METRICS_BIND) and its address.
     metrics: Option<(SocketAddr, Server)>,
+    /// This instance's row in `instances` (see [`crate::instance`]).
+    instance: trader_db::instances::Instance,
+    /// Renews that row; stopped before the row is removed.
+    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -118,6 +122,47 @@ fn spawn_auth_epoch_poll(state: web::Data<AppState>) {
     });
 }
 
+/// Renews this instance's row every [`crate::instance::HEARTBEAT`].
+fn spawn_heartbeat(
+    state: web::Data<AppState>,
+    instance: trader_db::instances::Instance,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::instance::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is now; the row was written a moment ago.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let st = state.clone();
+            let me = instance.clone();
+            let beat = web::block(move || -> Result<(), trader_db::DbError> {
+                crate::instance::beat(&mut *st.pool.get()?, &me)
+            })
+            .await;
+            match beat {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not renew this instance's row"),
+                Err(e) => tracing::warn!(error = %e, "instance heartbeat task failed"),
+            }
+        }
+    })
+}
+
+/// Removes this instance's row: it no longer serves. A failure is only
+/// logged; the row then ages out after [`crate::instance::gone_after`].
+async fn remove_instance(state: web::Data<AppState>, id: String) {
+    let removed = web::block(move || -> Result<(), trader_db::DbError> {
+        trader_db::instances::remove(&mut *state.pool.get()?, &id)
+    })
+    .await;
+    match removed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not remove this instance's row"),
+        Err(e) => tracing::warn!(error = %e, "instance removal task failed"),
+    }
+}
+
 /// The cookie's name: `__Host-` where it is Secure, so no subdomain or
 /// plain-http page can set it (RFC 6265bis §4.1.3.2).
 pub fn session_cookie_name(secure: bool) -> &'static str {
@@ -140,6 +185,11 @@ impl Application {
         let pool_size = u32::try_from(settings.workers.saturating_mul(4).clamp(8, 32)).unwrap_or(8);
         let data_dir = settings.data_dir.clone();
         let start_clock = clock.clone();
+        let keyring = KeyRing::new(
+            settings.encryption_key.clone(),
+            settings.encryption_keys_old.clone(),
+        );
+        let instance = crate::instance::describe(&keyring);
         let (pool, setup_token) =
             tokio::task::spawn_blocking(move || -> anyhow::Result<(Pool, Option<String>)> {
                 let pool = Pool::open(&url, pool_size)?;
@@ -175,6 +225,17 @@ impl Application {
             anyhow::bail!("metrics: the Prometheus recorder could not be installed");
         }
         let address = listener.local_addr()?;
+        // Once nothing else can stop the start, and before the first
+        // request: `rotate-key` must see this instance's keys while it
+        // serves (and no row of an instance that never started).
+        let registered = instance.clone();
+        let register_pool = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            trader_db::instances::register(&mut *register_pool.get()?, &registered)
+        })
+        .await
+        .context("instance registration task failed")?
+        .context("recording this instance in the instances table")?;
         if setup_token.is_some() {
             println!(
                 "No user exists yet. Create the first admin with POST /api/auth/register and the one-time setup token in {} (or run `alpaca-trader create-admin`).",
@@ -182,14 +243,11 @@ impl Application {
             );
         }
 
-        let keyring = KeyRing::new(
-            settings.encryption_key.clone(),
-            settings.encryption_keys_old.clone(),
-        );
         let jwt = JwtKeys::from_secret_key(&settings.secret_key)
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
-        let recovery_key = RecoveryCodeKey::from_secret_key(&settings.secret_key)
-            .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
+        let recovery_key =
+            RecoveryCodeKey::from_secret_keys(&settings.secret_key, &settings.secret_keys_old)
+                .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
         let device_key = crate::auth::guard::device_key(settings.secret_key.expose_bytes());
         let audit_key = crate::auth::guard::audit_key(settings.secret_key.expose_bytes());
         // Demo mode: alpaca-sim in this process on a free loopback port,
@@ -250,6 +308,7 @@ impl Application {
         spawn_session_purge(state.clone());
         spawn_auth_epoch_poll(state.clone());
         crate::services::events::spawn_reader(state.clone());
+        let heartbeat = spawn_heartbeat(state.clone(), instance.clone());
         if state.settings.scheduler {
             crate::services::scheduler::spawn(state.clone());
         }
@@ -328,6 +387,8 @@ impl Application {
             state,
             sim,
             metrics,
+            instance,
+            heartbeat,
         })
     }
 
@@ -378,14 +439,28 @@ impl Application {
         self.server.handle()
     }
 
+    /// The id this instance recorded in the `instances` table.
+    pub fn instance_id(&self) -> &str {
+        &self.instance.id
+    }
+
+    /// Removes this instance's row from `instances` without serving (for
+    /// commands that build the application but never run it, `run-once`).
+    pub async fn deregister(self) {
+        self.heartbeat.abort();
+        remove_instance(self.state.clone(), self.instance.id.clone()).await;
+    }
+
     /// Serves until stopped, then drains and returns (and stops the
-    /// built-in simulator).
+    /// built-in simulator, and removes this instance's row).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             (tokio::spawn(server), handle)
         });
         let result = self.server.await;
+        self.heartbeat.abort();
+        remove_instance(self.state.clone(), self.instance.id.clone()).await;
         if let Some((task, handle)) = metrics {
             handle.stop(true).await;
             let _ = task.await;

@@ -11,7 +11,9 @@ CREATE TABLE auth_epoch (
 );
 INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
 
-CREATE FUNCTION auth_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+-- OR REPLACE: a restore drops our tables, not this function, and
+-- migrates again.
+CREATE OR REPLACE FUNCTION auth_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
     RETURN NULL;

@@ -6,5 +6,6 @@
 )]
 
 mod migrations;
+mod rotation;
 mod sign_in_guards;
 mod users;

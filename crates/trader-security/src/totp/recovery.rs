@@ -69,10 +69,15 @@ pub fn generate_recovery_codes() -> Vec<SecretString> {
         .collect()
 }
 
-/// The key that recovery codes are hashed under, derived from `SECRET_KEY`.
-/// Make one at start-up and share it.
+/// The key that recovery codes are hashed under, derived from `SECRET_KEY`,
+/// and the keys derived from earlier `SECRET_KEY`s (`SECRET_KEYS_OLD`), so
+/// codes made before `SECRET_KEY` changed keep working. New hashes are
+/// always made with the current key. Make one at start-up and share it.
 #[derive(Clone)]
-pub struct RecoveryCodeKey(Hmac<Sha256>);
+pub struct RecoveryCodeKey {
+    current: Hmac<Sha256>,
+    old: Vec<Hmac<Sha256>>,
+}
 
 impl fmt::Debug for RecoveryCodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,17 +85,28 @@ impl fmt::Debug for RecoveryCodeKey {
     }
 }
 
+fn derive_mac(secret_key: &SecretKey) -> Result<Hmac<Sha256>, KeyError> {
+    let subkey = secret_key.derive_subkey(KEY_LABEL)?;
+    Hmac::<Sha256>::new_from_slice(subkey.expose_secret()).map_err(|_| KeyError::Derivation)
+}
+
 impl RecoveryCodeKey {
     /// Derives the key (HKDF-SHA256, see [`SecretKey`]).
     pub fn from_secret_key(secret_key: &SecretKey) -> Result<Self, KeyError> {
-        let subkey = secret_key.derive_subkey(KEY_LABEL)?;
-        let mac = Hmac::<Sha256>::new_from_slice(subkey.expose_secret())
-            .map_err(|_| KeyError::Derivation)?;
-        Ok(Self(mac))
+        Self::from_secret_keys(secret_key, &[])
     }
 
-    fn tag(&self, normalised: &[u8; CODE_CHARS]) -> String {
-        let mut mac = self.0.clone();
+    /// Derives the key from `current` (`SECRET_KEY`), and keys that only
+    /// verify from `old` (`SECRET_KEYS_OLD`).
+    pub fn from_secret_keys(current: &SecretKey, old: &[SecretKey]) -> Result<Self, KeyError> {
+        Ok(Self {
+            current: derive_mac(current)?,
+            old: old.iter().map(derive_mac).collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn tag_with(mac: &Hmac<Sha256>, normalised: &[u8; CODE_CHARS]) -> String {
+        let mut mac = mac.clone();
         mac.update(normalised);
         let tag = mac.finalize().into_bytes();
         let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
@@ -99,6 +115,23 @@ impl RecoveryCodeKey {
             out.push_str(&format!("{b:02x}"));
         }
         out
+    }
+
+    fn tag(&self, normalised: &[u8; CODE_CHARS]) -> String {
+        Self::tag_with(&self.current, normalised)
+    }
+
+    /// Whether `stored_hash` is the hash of `normalised` under the current
+    /// key or an old one. Every key is tried (no early exit), each
+    /// comparison in constant time.
+    fn matches(&self, normalised: &[u8; CODE_CHARS], stored_hash: &str) -> bool {
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .fold(false, |found, mac| {
+                let expected = Self::tag_with(mac, normalised);
+                let same: bool = expected.as_bytes().ct_eq(stored_hash.as_bytes()).into();
+                found | same
+            })
     }
 }
 
@@ -116,15 +149,14 @@ pub fn hash_recovery_code(key: &RecoveryCodeKey, code: &SecretString) -> String 
     }
 }
 
-/// Whether `code` is the code `stored_hash` was made from. Compares in
-/// constant time; text that is not shaped like a recovery code is refused
-/// without hashing.
+/// Whether `code` is the code `stored_hash` was made from, under the
+/// current `SECRET_KEY` or an old one. Compares in constant time; text that
+/// is not shaped like a recovery code is refused without hashing.
 pub fn verify_recovery_code(key: &RecoveryCodeKey, code: &SecretString, stored_hash: &str) -> bool {
     let Some(normalised) = normalise(code.expose_secret()) else {
         return false;
     };
-    let expected = key.tag(&normalised);
-    expected.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    key.matches(&normalised, stored_hash)
 }
 
 /// Lower case, dashes and white space dropped, `o` -> `0`, `i`/`l` -> `1`;
@@ -253,6 +285,24 @@ mod tests {
         let b = hash_recovery_code(&key("b"), &code);
         assert_ne!(a, b);
         assert!(!verify_recovery_code(&key("b"), &code, &a));
+    }
+
+    #[test]
+    fn codes_hashed_under_an_old_secret_key_keep_verifying() {
+        let secret = |fill: &str| SecretKey::new(SecretString::from(fill.repeat(64))).unwrap();
+        let code = s("abcde-fghjk");
+        let before = hash_recovery_code(&key("a"), &code);
+        // SECRET_KEY changed from a to b, with a in SECRET_KEYS_OLD.
+        let rotated = RecoveryCodeKey::from_secret_keys(&secret("b"), &[secret("a")]).unwrap();
+        assert!(verify_recovery_code(&rotated, &code, &before));
+        assert!(!verify_recovery_code(&rotated, &s("abcde-fghjm"), &before));
+        // New hashes use the new key only.
+        let after = hash_recovery_code(&rotated, &code);
+        assert_eq!(after, hash_recovery_code(&key("b"), &code));
+        assert!(verify_recovery_code(&key("b"), &code, &after));
+        // Without the old key the old hash no longer verifies.
+        assert!(!verify_recovery_code(&key("b"), &code, &before));
+        assert_eq!(format!("{rotated:?}"), "RecoveryCodeKey([REDACTED])");
     }
 
     #[test]

@@ -262,7 +262,9 @@ pub(crate) async fn enable_two_factor(
         // codes the first one showed stay valid. Every other session and
         // every token ends; this session goes on.
         diesel::Connection::transaction::<_, ApiError, _>(&mut *conn, |conn| {
-            if !users::enable_totp(conn, user.id, &sealed, &sealed_secret, step)? {
+            if !users::enable_totp(conn, user.id, &sealed, &sealed_secret, step)?
+                && !enable_resealed(&st, conn, &user, &secret, &sealed_secret, step)?
+            {
                 return Err(already_on());
             }
             let codes = new_recovery_codes(&st, conn, &user)?;
@@ -279,6 +281,43 @@ pub(crate) async fn enable_two_factor(
     })
     .await?;
     Ok(web::Json(codes))
+}
+
+/// When the conditional Enable found another pending ciphertext: if it is
+/// the same secret sealed again (`rotate-key` re-sealed it under a new key
+/// while this request ran), enable with that one. A different secret (a
+/// racing Setup) or 2FA already on still answers `false`.
+fn enable_resealed(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &User,
+    secret: &TotpSecret,
+    sealed_secret: &str,
+    step: i64,
+) -> Result<bool, ApiError> {
+    let Some(now) = users::find_user_by_id(conn, user.id)? else {
+        return Ok(false);
+    };
+    let Some(pending) = now
+        .totp_pending_secret
+        .as_deref()
+        .filter(|_| !now.totp_enabled)
+    else {
+        return Ok(false);
+    };
+    let Ok(opened) = open_secret(state, &now, pending, "totp_pending_secret") else {
+        return Ok(false);
+    };
+    if opened.expose_bytes() != secret.expose_bytes() {
+        return Ok(false);
+    }
+    Ok(users::enable_totp(
+        conn,
+        user.id,
+        pending,
+        sealed_secret,
+        step,
+    )?)
 }
 
 fn already_on() -> ApiError {

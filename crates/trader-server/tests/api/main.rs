@@ -12,6 +12,8 @@
 )]
 #![expect(unreachable_pub, reason = "helpers shared between the test modules")]
 
+#[path = "../shared/sealed_seed.rs"]
+mod sealed_seed;
 mod support;
 
 mod auth_cache;
@@ -25,6 +27,7 @@ mod isolation;
 mod metrics;
 mod openapi;
 mod rate_limits;
+mod rotation;
 mod session_store;
 mod signals;
 mod spa;

@@ -745,7 +745,7 @@ fn a_target_in_use_is_refused(backend: Backend) {
     assert_eq!(rows(&target), rows(&source));
 }
 
-/// A backup made at an older schema (the version before auto-trade's
+/// A backup made at an older schema (the version before the events
 /// table) is loaded at that schema and then migrated: restore applies the
 /// newer migration after the rows are in.
 fn an_older_backup_is_loaded_at_its_schema_then_migrated(backend: Backend) {
@@ -759,10 +759,10 @@ fn an_older_backup_is_loaded_at_its_schema_then_migrated(backend: Backend) {
     let mut header: backup::Header = serde_json::from_slice(&good[..header_end - 1]).unwrap();
     let known = trader_db::known_migrations(backend).unwrap();
     let (newest, previous) = (&known[known.len() - 1], &known[known.len() - 2]);
-    assert!(newest.name.ends_with("_auto_trade"), "{}", newest.name);
+    assert!(newest.name.ends_with("_events"), "{}", newest.name);
     header.schema_version = previous.version.clone();
     header.schema_migration = previous.name.clone();
-    header.tables.retain(|t| t.name != "auto_trade_decisions");
+    header.tables.retain(|t| t.name != "events");
     let mut older = backup::header_line(&header).unwrap();
     older.extend_from_slice(&good[header_end..]);
     let path = dir.path().join("older.backup");

@@ -15,6 +15,7 @@ fn help_lists_the_commands() {
         "reset-password",
         "gen-key",
         "migrate-yaml",
+        "rotate-key",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
@@ -175,4 +176,32 @@ fn bad_metrics_settings_exit_1_without_echoing_the_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("METRICS_BIND"), "{}", stderr(&out));
+}
+
+/// Every environment variable `serve` reads (each `env = "..."` in
+/// settings.rs) is in the operator guide's settings table and in
+/// `.env.example`, so neither drifts when a setting is added.
+#[test]
+fn the_operator_guide_and_env_example_name_every_setting() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let source =
+        std::fs::read_to_string(root.join("crates/trader-server/src/settings.rs")).unwrap();
+    let guide = std::fs::read_to_string(root.join("docs/operator-guide.md")).unwrap();
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    let names: Vec<&str> = source
+        .split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    for name in names {
+        assert!(
+            guide.contains(&format!("| `{name}`")) || guide.contains(&format!(", `{name}`")),
+            "docs/operator-guide.md's settings table lacks {name}"
+        );
+        assert!(
+            example.contains(&format!("\n{name}=")) || example.contains(&format!("\n# {name}=")),
+            ".env.example lacks {name}"
+        );
+    }
 }

@@ -7,6 +7,8 @@
     reason = "a test fails loudly at the first thing that is not as expected"
 )]
 
+#[path = "../shared/sealed_seed.rs"]
+mod sealed_seed;
 mod support;
 
 mod admin;
@@ -19,4 +21,5 @@ mod indicators;
 mod init_db;
 mod logs;
 mod migrate;
+mod rotate;
 mod serve;

@@ -410,6 +410,207 @@ mod postgres {
         b.stop();
     }
 
+    /// Part 6 of issue 14, re-checked with two real `serve` processes on one
+    /// PostgreSQL database (same SECRET_KEY and ENCRYPTION_KEY, each its
+    /// own data folder, both with a scheduler): the setup token one printed
+    /// claims the install on the other; a session and a token made on one
+    /// work on the other; a logout and a token revocation on one end them
+    /// on both; password lockouts agree; exactly one scheduler runs passes;
+    /// and rate limits are each instance's own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_serve_processes_share_sign_ins_logouts_lockouts_and_one_scheduler() {
+        use reqwest::StatusCode;
+        use serde_json::{Value, json};
+
+        let db = trader_db::test_support::TestDb::empty(trader_db::Backend::Postgres);
+        let secret_key = trader_security::generate_secret_key();
+        let encryption_key = trader_security::generate_encryption_key();
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let start = |dir: &std::path::Path| {
+            Server::start(
+                alpaca_trader(dir)
+                    .args(["serve", "--port", "0", "--workers", "1", "--no-demo"])
+                    .env("APP_ENV", "development")
+                    .env("DATABASE_URL", db.url_string())
+                    .env("SECRET_KEY", &secret_key)
+                    .env("ENCRYPTION_KEY", &encryption_key)
+                    .env("SCHEDULER_TICK_SECS", "1")
+                    // 10 wrong passwords must reach the lockout before
+                    // this instance's own rate limit answers 429.
+                    .env("AUTH_RATE_BURST", "13")
+                    .env("AUTH_RATE_PERIOD_SECS", "3600"),
+            )
+        };
+        let (mut a, mut b) = std::thread::scope(|s| {
+            let a = s.spawn(|| start(a_dir.path()));
+            let b = s.spawn(|| start(b_dir.path()));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let (a_url, b_url) = (a.base_url.clone(), b.base_url.clone());
+
+        // Both instances are registered, under the same key.
+        let running = trader_db::instances::live(
+            &mut db.conn(),
+            trader_db::users::now() - chrono::Duration::minutes(1),
+        )
+        .unwrap();
+        assert_eq!(running.len(), 2, "{running:?}");
+        assert_eq!(running[0].current_key_id, running[1].current_key_id);
+
+        // The setup token: each instance that found no user made one; A's
+        // claims the install on B, and then neither token works anywhere.
+        let a_token = std::fs::read_to_string(a_dir.path().join("data/setup-token")).unwrap();
+        let password = "correct horse battery staple";
+        let http = reqwest::Client::new();
+        let res = http
+            .post(format!("{b_url}/api/auth/register"))
+            .json(&json!({"username": "root", "email": "root@example.com", "password": password, "setup_token": a_token.trim()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        for (url, dir) in [(&a_url, &a_dir), (&b_url, &b_dir)] {
+            let token =
+                std::fs::read_to_string(dir.path().join("data/setup-token")).unwrap_or_default();
+            let res = http
+                .post(format!("{url}/api/auth/register"))
+                .json(&json!({"username": "mallory", "email": "m@example.com", "password": password, "setup_token": token.trim()}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        }
+
+        // A session made on A works on B; a token made on A works on B.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login: Value = browser
+            .post(format!("{a_url}/api/auth/login"))
+            .json(&json!({"username": "root", "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let csrf = login["csrf_token"].as_str().unwrap().to_owned();
+        let me = |url: String, client: reqwest::Client| async move {
+            client
+                .get(format!("{url}/api/auth/me"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(me(b_url.clone(), browser.clone()).await, StatusCode::OK);
+        let created: Value = browser
+            .post(format!("{a_url}/api/tokens"))
+            .header("X-CSRF-Token", &csrf)
+            .json(&json!({"name": "script", "scopes": ["read"], "expires_in_days": 30}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        let bearer = |url: String| {
+            let token = token.clone();
+            async move {
+                reqwest::Client::new()
+                    .get(format!("{url}/api/auth/me"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(bearer(b_url.clone()).await, StatusCode::OK);
+        // Revoked on B: refused on A.
+        let revoked = browser
+            .delete(format!("{b_url}/api/tokens/{}", created["id"]))
+            .header("X-CSRF-Token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert!(revoked.status().is_success(), "{}", revoked.status());
+        assert_eq!(bearer(a_url.clone()).await, StatusCode::UNAUTHORIZED);
+        // Logged out on B: the session is over on A too.
+        let out = browser
+            .post(format!("{b_url}/api/auth/logout"))
+            .header("X-CSRF-Token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert!(out.status().is_success(), "{}", out.status());
+        assert_eq!(
+            me(a_url.clone(), browser.clone()).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Ten wrong passwords on A lock this network out on B as well.
+        let attempt = |url: String, pw: &'static str| async move {
+            reqwest::Client::new()
+                .post(format!("{url}/api/auth/login"))
+                .json(&json!({"username": "root", "password": pw}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        for _ in 0..10 {
+            assert_eq!(
+                attempt(a_url.clone(), "wrong password, guessed").await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            attempt(b_url.clone(), "correct horse battery staple").await,
+            StatusCode::UNAUTHORIZED,
+            "locked on B by failures on A"
+        );
+        // Rate limits are per instance: A has used its 13 sign-in requests
+        // (a register, a login, 10 failures, 1 now), B only 4 so far.
+        assert_eq!(
+            attempt(a_url.clone(), "wrong password, guessed").await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            attempt(a_url.clone(), "wrong password, guessed").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            attempt(b_url.clone(), "wrong password, guessed").await,
+            StatusCode::UNAUTHORIZED,
+            "B's own limit is not spent"
+        );
+
+        // One scheduler at a time: every pass so far has one holder.
+        wait_for("three scheduler passes", || holders(&db).len() >= 3);
+        let runs = holders(&db);
+        assert!(runs.iter().all(|h| *h == runs[0]), "{runs:?}");
+
+        a.stop();
+        b.stop();
+        // Both removed their instance rows at the graceful stop.
+        assert!(
+            trader_db::instances::live(
+                &mut db.conn(),
+                trader_db::users::now() - chrono::Duration::minutes(1)
+            )
+            .unwrap()
+            .is_empty()
+        );
+    }
+
     /// Two schedulers on one PostgreSQL database: one runs passes, the
     /// other waits; when the first is killed (SIGKILL, so nothing is given
     /// back politely) the second takes over within a tick or two.
