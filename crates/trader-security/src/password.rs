@@ -125,10 +125,84 @@ fn hash_secret(password: &SecretString) -> Result<String, HashError> {
 /// from the PHC string, so hashes made with older parameters still verify.
 pub fn verify_password(password: &SecretString, phc: &str) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::MalformedHash)?;
-    match argon2().verify_password(password.expose_secret().as_bytes(), &parsed) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::Password) => Ok(false),
-        Err(e) => Err(HashError::Hashing(e.to_string())),
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(HashError::MalformedHash);
+    };
+    if Algorithm::try_from(parsed.algorithm) != Ok(Algorithm::Argon2id) {
+        // Older hashes of other kinds: the library's own path.
+        return match argon2().verify_password(password.expose_secret().as_bytes(), &parsed) {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::Password) => Ok(false),
+            Err(e) => Err(HashError::Hashing(e.to_string())),
+        };
+    }
+    let hashing = |e: argon2::Error| HashError::Hashing(e.to_string());
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(hashing)?
+        .unwrap_or_default();
+    let stored = Params::try_from(&parsed).map_err(|e| HashError::Hashing(e.to_string()))?;
+    let params = Params::new(
+        stored.m_cost(),
+        stored.t_cost(),
+        stored.p_cost(),
+        Some(expected.len()),
+    )
+    .map_err(hashing)?;
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|_| HashError::MalformedHash)?;
+    let mut out = vec![0u8; expected.len()];
+    let mut memory = WorkingMemory::take(params.block_count());
+    Argon2::new(Algorithm::Argon2id, version, params)
+        .hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            salt,
+            &mut out,
+            &mut memory.blocks[..],
+        )
+        .map_err(hashing)?;
+    Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
+        &out[..],
+        expected.as_bytes(),
+    )))
+}
+
+/// argon2's working memory (19 MiB at today's parameters), kept for the
+/// next check instead of freed. Allocated and freed on every sign-in, it
+/// stayed behind in each thread's malloc arena: a burst of sign-ins grew
+/// the server by hundreds of MB (glibc raises its mmap threshold after
+/// the first free of a large block, so later ones come from the arenas).
+/// As many buffers are kept as checks ever ran at once (the server bounds
+/// that by its password semaphore).
+static SPARE_MEMORY: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
+
+struct WorkingMemory {
+    blocks: Vec<argon2::Block>,
+}
+
+impl WorkingMemory {
+    fn take(blocks: usize) -> Self {
+        let spare = SPARE_MEMORY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut memory = spare.unwrap_or_default();
+        memory.resize(blocks, argon2::Block::default());
+        Self { blocks: memory }
+    }
+}
+
+impl Drop for WorkingMemory {
+    fn drop(&mut self) {
+        let blocks = std::mem::take(&mut self.blocks);
+        SPARE_MEMORY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(blocks);
     }
 }
 

@@ -86,12 +86,10 @@ fn spawn_session_purge(state: web::Data<AppState>) {
 
 /// Reads the auth epoch every 200 ms, so this instance drops its cache of
 /// verified sign-ins when another instance ended a session, revoked a
-/// token or changed a user (see `auth::cache`). A failed read is only
-/// logged: the cache stops being used on its own when reads stop.
+/// token or changed a user (see `auth::cache`), and its live streams
+/// re-check theirs at once. A failed read is only logged: the cache stops
+/// being used on its own when reads stop.
 fn spawn_auth_epoch_poll(state: web::Data<AppState>) {
-    if !state.settings.auth_cache {
-        return;
-    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::auth::cache::POLL_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -105,7 +103,9 @@ fn spawn_auth_epoch_poll(state: web::Data<AppState>) {
             .await;
             match read {
                 Ok(Ok(epoch)) => {
-                    state.auth_cache.observe_epoch(epoch);
+                    if state.auth_cache.observe_epoch(epoch) {
+                        state.events.recheck_all();
+                    }
                     failing = false;
                 }
                 Ok(Err(e)) if !failing => {

@@ -22,7 +22,8 @@ $$;
 
 CREATE TRIGGER auth_epoch_users_update
 AFTER UPDATE OF username, email, role, is_active, security_stamp, totp_enabled,
-                must_change_password, last_login_at, password_hash ON users
+                must_change_password, last_login_at, password_hash, totp_secret,
+                totp_pending_secret ON users
 FOR EACH STATEMENT EXECUTE FUNCTION auth_epoch_bump();
 CREATE TRIGGER auth_epoch_users_delete AFTER DELETE OR TRUNCATE ON users
 FOR EACH STATEMENT EXECUTE FUNCTION auth_epoch_bump();

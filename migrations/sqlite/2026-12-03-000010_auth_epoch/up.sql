@@ -12,7 +12,8 @@ INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
 
 CREATE TRIGGER auth_epoch_users_update
 AFTER UPDATE OF username, email, role, is_active, security_stamp, totp_enabled,
-                must_change_password, last_login_at, password_hash ON users
+                must_change_password, last_login_at, password_hash, totp_secret,
+                totp_pending_secret ON users
 BEGIN
     UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1;
 END;

@@ -189,12 +189,14 @@ impl AuthCache {
     /// moved (or on the first read, which may follow entries stored by
     /// nobody: the cache starts empty, but a restart of the poller must not
     /// trust what came before it).
-    pub fn observe_epoch(&self, epoch: i64) {
+    /// Answers whether it moved.
+    pub fn observe_epoch(&self, epoch: i64) -> bool {
         let before = self.epoch.swap(epoch, Ordering::AcqRel);
         if before != epoch {
             self.flush();
         }
         self.read_at_ms.store(self.now_ms(), Ordering::Release);
+        before != epoch
     }
 
     /// A cached session state, when usable.

@@ -46,6 +46,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 pub const ORDER_POLL_EVERY: Duration = Duration::from_secs(5);
 /// Streams one user may hold open on one instance.
 pub const MAX_STREAMS_PER_USER: usize = 5;
+/// The most ids below the newest the reader waits for.
+const MAX_GAP_WINDOW: i64 = 10_000;
 /// Events a reconnecting stream is given from before it connected.
 const REPLAY_LIMIT: i64 = 500;
 /// Events are kept this long.
@@ -79,14 +81,29 @@ impl Default for Timings {
     }
 }
 
+/// One user's streams on this instance.
+#[derive(Debug, Default)]
+struct UserStreams {
+    open: usize,
+    /// An order watcher runs for them (it stops itself, under the hub's
+    /// lock, once `open` is 0, so at most one runs per user).
+    watcher: bool,
+}
+
 /// The instance's event hub, in [`AppState`].
 #[derive(Debug)]
 pub struct EventHub {
     tx: broadcast::Sender<Arc<Event>>,
     /// Open streams per user on this instance.
-    streams: Mutex<HashMap<UserId, usize>>,
+    streams: Mutex<HashMap<UserId, UserStreams>>,
     /// Flips to true when the server shuts down.
     closing: watch::Sender<bool>,
+    /// Moves when a sign-in may have ended (the auth epoch moved): every
+    /// stream re-checks its own at once.
+    auth_moved: watch::Sender<u64>,
+    /// The highest id the reader has handed on (where a stream that fell
+    /// behind before sending anything starts its catch-up).
+    handed_on: std::sync::atomic::AtomicI64,
     pub timings: Timings,
 }
 
@@ -102,6 +119,8 @@ impl EventHub {
             tx: broadcast::channel(4096).0,
             streams: Mutex::new(HashMap::new()),
             closing: watch::channel(false).0,
+            auth_moved: watch::channel(0).0,
+            handed_on: std::sync::atomic::AtomicI64::new(0),
             timings,
         }
     }
@@ -111,44 +130,63 @@ impl EventHub {
         self.closing.send_replace(true);
     }
 
-    /// Streams open on this instance now.
-    pub fn open_streams(&self) -> usize {
-        self.counts().values().sum()
+    /// Makes every stream re-check its session or token now (a logout,
+    /// revocation, password change or deactivation somewhere).
+    pub fn recheck_all(&self) {
+        self.auth_moved.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+    /// Streams open on this instance now.
+    pub fn open_streams(&self) -> usize {
+        self.users().values().map(|u| u.open).sum()
+    }
+
+    /// Order watchers running on this instance now.
+    pub fn order_watchers(&self) -> usize {
+        self.users().values().filter(|u| u.watcher).count()
+    }
+
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserStreams>> {
         self.streams
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Claims one of `user`'s stream slots; answers whether it is their
-    /// first here (their orders are to be watched).
+    /// Claims one of `user`'s stream slots; answers whether an order
+    /// watcher is to be started for them (none runs).
     fn claim(&self, user: UserId) -> Result<bool, ApiError> {
-        let mut counts = self.counts();
-        let n = counts.entry(user).or_insert(0);
-        if *n >= MAX_STREAMS_PER_USER {
+        let mut users = self.users();
+        let u = users.entry(user).or_default();
+        if u.open >= MAX_STREAMS_PER_USER {
             return Err(ApiError::Locked {
                 message: "at most 5 live streams per user are open at once here: close another tab first",
                 retry_after_secs: 30,
             });
         }
-        *n += 1;
-        Ok(*n == 1)
+        u.open += 1;
+        let start = !u.watcher;
+        u.watcher = true;
+        Ok(start)
     }
 
     fn release(&self, user: UserId) {
-        let mut counts = self.counts();
-        if let Some(n) = counts.get_mut(&user) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&user);
-            }
+        let mut users = self.users();
+        if let Some(u) = users.get_mut(&user) {
+            u.open = u.open.saturating_sub(1);
         }
     }
 
-    fn watching(&self, user: UserId) -> bool {
-        self.counts().contains_key(&user)
+    /// Whether `user`'s watcher goes on; when not, it is marked stopped
+    /// under the same lock a new stream's claim takes.
+    fn keep_watching(&self, user: UserId) -> bool {
+        let mut users = self.users();
+        match users.get_mut(&user) {
+            Some(u) if u.open > 0 => true,
+            _ => {
+                users.remove(&user);
+                false
+            }
+        }
     }
 }
 
@@ -195,6 +233,15 @@ impl Cursor {
             }
         }
         let top = self.seen.iter().copied().max().unwrap_or(self.floor);
+        // Ids far below the newest cannot still be committing: a table
+        // pruned empty under a high id counter must not make millions of
+        // gaps.
+        if top - self.floor > MAX_GAP_WINDOW {
+            let floor = top - MAX_GAP_WINDOW;
+            self.seen.retain(|id| *id > floor);
+            self.gaps.retain(|id, _| *id > floor);
+            self.floor = floor;
+        }
         for id in self.floor + 1..top {
             if !self.seen.contains(&id) {
                 self.gaps.entry(id).or_insert(now);
@@ -224,12 +271,26 @@ impl Cursor {
 /// streams; prunes events older than [`KEEP_FOR`] every hour.
 pub fn spawn_reader(state: web::Data<AppState>) {
     tokio::spawn(async move {
-        let pool = state.pool.clone();
-        let start = blocking(move || Ok(events::latest_id(&mut *pool.get()?)?)).await;
+        // Where to start: what is there now is no news. Asked until the
+        // database answers (starting from 0 would replay a day as new).
+        let start = loop {
+            let pool = state.pool.clone();
+            match blocking(move || Ok(events::latest_id(&mut *pool.get()?)?)).await {
+                Ok(id) => break id,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read where events stand; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
         let mut cursor = Cursor {
-            floor: start.unwrap_or(0),
+            floor: start,
             ..Cursor::default()
         };
+        state
+            .events
+            .handed_on
+            .store(start, std::sync::atomic::Ordering::Release);
         let mut tick = tokio::time::interval(READ_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned = Instant::now();
@@ -254,6 +315,10 @@ pub fn spawn_reader(state: web::Data<AppState>) {
                         pruned = Instant::now();
                     }
                     for row in cursor.take(rows, Instant::now()) {
+                        state
+                            .events
+                            .handed_on
+                            .fetch_max(row.id, std::sync::atomic::Ordering::AcqRel);
                         // No stream open: nobody to tell.
                         let _ = state.events.tx.send(Arc::new(row));
                     }
@@ -341,6 +406,13 @@ pub fn open(
     if first {
         tokio::spawn(watch_orders(state.clone(), user));
     }
+    let mut auth_moved = state.events.auth_moved.subscribe();
+    // Where a stream that falls behind before it sent anything catches up
+    // from.
+    let opened_at = state
+        .events
+        .handed_on
+        .load(std::sync::atomic::Ordering::Acquire);
     tokio::spawn(async move {
         let _slot = Slot(state.clone(), user);
         let timings = state.events.timings;
@@ -352,8 +424,12 @@ pub fn open(
         {
             return;
         }
-        let mut last = last_id.unwrap_or(i64::MAX);
-        if last_id.is_some() && !replay(&state, user, &mut last, &out).await {
+        // The ids sent, not just the highest: on PostgreSQL a lower id can
+        // commit after a higher one, and must still be sent.
+        let mut sent = Sent::default();
+        if let Some(after) = last_id
+            && !replay(&state, user, after, &mut sent, &out).await
+        {
             return;
         }
         let mut heartbeat = tokio::time::interval(timings.heartbeat);
@@ -361,50 +437,76 @@ pub fn open(
         let mut recheck = tokio::time::interval(timings.recheck);
         recheck.reset();
         loop {
-            tokio::select! {
+            let check_now = tokio::select! {
                 _ = closing.changed() => break,
                 () = out.closed() => break,
                 _ = heartbeat.tick() => {
                     if out.send(Bytes::from_static(b": heartbeat\n\n")).await.is_err() {
                         break;
                     }
+                    false
                 }
-                _ = recheck.tick() => {
-                    if !holder.still_signed_in(&state).await {
-                        let _ = out.send(Bytes::from_static(b"event: session_ended\ndata: {}\n\n")).await;
-                        break;
-                    }
-                }
+                _ = recheck.tick() => true,
+                changed = auth_moved.changed() => changed.is_ok(),
                 got = live.recv() => match got {
-                    Ok(e) if e.user_id == user && (last == i64::MAX || e.id > last) => {
-                        last = e.id;
+                    Ok(e) if e.user_id == user && sent.insert(e.id) => {
                         if out.send(message(&e)).await.is_err() {
                             break;
                         }
+                        false
                     }
-                    Ok(_) => {}
+                    Ok(_) => false,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too slow for the channel: read what was missed.
-                        if last == i64::MAX {
-                            last = 0;
-                        }
-                        if !replay(&state, user, &mut last, &out).await {
+                        let after = sent.highest().unwrap_or(opened_at);
+                        if !replay(&state, user, after, &mut sent, &out).await {
                             break;
                         }
+                        false
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+            };
+            if check_now && !holder.still_signed_in(&state).await {
+                let _ = out
+                    .send(Bytes::from_static(b"event: session_ended\ndata: {}\n\n"))
+                    .await;
+                break;
             }
         }
     });
     Ok(rx)
 }
 
-/// Sends `user`'s stored events after `*last`; false when the stream is
-/// gone or the database failed.
-async fn replay(state: &AppState, user: UserId, last: &mut i64, out: &mpsc::Sender<Bytes>) -> bool {
+/// The ids a stream has sent (the newest few thousand).
+#[derive(Debug, Default)]
+struct Sent(std::collections::BTreeSet<i64>);
+
+impl Sent {
+    /// Records `id`; false when it was sent already.
+    fn insert(&mut self, id: i64) -> bool {
+        let new = self.0.insert(id);
+        if self.0.len() > 4096 {
+            self.0.pop_first();
+        }
+        new
+    }
+
+    fn highest(&self) -> Option<i64> {
+        self.0.last().copied()
+    }
+}
+
+/// Sends `user`'s stored events after `after` not sent yet; false when the
+/// stream is gone or the database failed.
+async fn replay(
+    state: &AppState,
+    user: UserId,
+    after: i64,
+    sent: &mut Sent,
+    out: &mpsc::Sender<Bytes>,
+) -> bool {
     let pool = state.pool.clone();
-    let after = *last;
     let rows = blocking(move || {
         Ok(events::for_user_after(
             &mut *pool.get()?,
@@ -418,8 +520,7 @@ async fn replay(state: &AppState, user: UserId, last: &mut i64, out: &mpsc::Send
         return false;
     };
     for e in rows {
-        *last = e.id;
-        if out.send(message(&e)).await.is_err() {
+        if sent.insert(e.id) && out.send(message(&e)).await.is_err() {
             return false;
         }
     }
@@ -447,7 +548,7 @@ async fn watch_orders(state: web::Data<AppState>, user: UserId) {
     let mut known: Option<(i64, Snapshot)> = None;
     loop {
         tick.tick().await;
-        if !state.events.watching(user) {
+        if !state.events.keep_watching(user) {
             return;
         }
         let Ok(target) = crate::services::broker::target(&state, user, None).await else {

@@ -232,9 +232,14 @@ async fn at_most_five_streams_per_user(backend: Backend) {
 }
 
 /// A stream ends soon after its session is logged out (elsewhere), and its
-/// token's stream when the token is revoked; unauthenticated is refused.
+/// token's stream when the token is revoked, long before the periodic
+/// re-check (set to a minute here) would come; unauthenticated is refused.
 async fn a_stream_ends_when_its_sign_in_does(backend: Backend) {
-    let app = TestApp::spawn_with(backend, fast).await;
+    let app = TestApp::spawn_with(backend, |s| {
+        fast(s);
+        s.event_timings.recheck = Duration::from_secs(60);
+    })
+    .await;
     app.create_user("alice", Role::User);
     let anonymous = app.get(&app.client(), "/api/events").await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
@@ -289,6 +294,32 @@ async fn a_stream_ends_when_its_sign_in_does(backend: Backend) {
     assert!(events.iter().any(|e| e == "session_ended"), "{events:?}");
 }
 
+/// Reloading a page over and over leaves one order watcher for the user,
+/// not one per reload (each would ask the broker every 5 s).
+async fn reloads_leave_one_order_watcher(backend: Backend) {
+    let app = TestApp::spawn_with(backend, fast).await;
+    app.create_user("alice", Role::User);
+    let a = app.client();
+    app.login(&a, "alice", PASSWORD).await;
+    for _ in 0..8 {
+        let stream = Stream::open(&a, app.url("/api/events"), None).await;
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    let _open = Stream::open(&a, app.url("/api/events"), None).await;
+    assert!(app.state.events.order_watchers() <= 1);
+    // Closed for good: the watcher stops too.
+    drop(_open);
+    let started = std::time::Instant::now();
+    while app.state.events.order_watchers() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the watcher never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Shutting down ends the streams at once (a graceful stop does not wait
 /// out its timeout for them).
 async fn streams_end_when_the_server_stops(backend: Backend) {
@@ -307,5 +338,6 @@ crate::api_tests!(
     a_reconnect_gets_what_it_missed,
     at_most_five_streams_per_user,
     a_stream_ends_when_its_sign_in_does,
+    reloads_leave_one_order_watcher,
     streams_end_when_the_server_stops
 );
