@@ -6,6 +6,22 @@
 //! remembers where the lookback ends, so [`Series::get`] answers `None` there
 //! without confusing it with a NaN that came from a NaN input.
 
+/// Appends `value` to `values`, which must have room for it (reserved by
+/// [`Series::begin_push`]).
+///
+/// `Vec::push` has a path that grows the vector, a function call; in a loop
+/// that keeps a dozen floats in registers, that call (cold as it is) makes
+/// the compiler spill and reload them around it. Testing the room here
+/// first lets it drop that path. A value without room would be dropped, and
+/// the output come out short; the property tests check every length.
+#[inline(always)]
+pub(crate) fn push_reserved(values: &mut Vec<f64>, value: f64) {
+    debug_assert!(values.len() < values.capacity(), "room was reserved");
+    if values.len() < values.capacity() {
+        values.push(value);
+    }
+}
+
 /// One output line of an indicator, index-aligned with the input bars.
 ///
 /// The first [`lookback`](Series::lookback) positions are empty (TA-Lib's
