@@ -14,6 +14,18 @@
 //! TA-Lib's, including on flat stretches where a different summation order
 //! turns rounding residue into a different answer.
 //!
+//! The exceptions are the first-order recurrences, EMA (and MACD's three
+//! EMAs), and Wilder's smoothing in RSI and ATR: one bar at a time their
+//! multiply and add are a chain of dependent operations that bounds their
+//! speed (TA-Lib's own build runs them on FMA instructions, which Rust code
+//! can only use when compiled for CPUs that have them). They advance a few
+//! bars per step instead, with the recurrence expanded exactly over the
+//! block (`Recurrence4`, `ema::EmaStep`), so their values differ from
+//! TA-Lib's by rounding only, a few units in the last place that the
+//! recurrence forgets as it forgets old bars. The EMA keeps its difference
+//! form `prev + k (x - prev)` in the expansion, so it still settles exactly
+//! on a flat stretch.
+//!
 //! TA-Lib's global settings are taken at their defaults: compatibility
 //! "default" (not Metastock) and no unstable period. The lookbacks below are
 //! therefore the ones `talib` reports out of the box.
