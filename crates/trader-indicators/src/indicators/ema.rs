@@ -97,6 +97,19 @@ impl EmaStep {
         (x - prev) * self.weights[0] + prev
     }
 
+    /// Three bars from `prev`: the EMA after each of `x` (the same expansion
+    /// as [`EmaStep::four`], one bar shorter).
+    #[inline]
+    pub(super) fn three(&self, prev: f64, x: &[f64; 3]) -> [f64; 3] {
+        let [w0, w1, w2, _] = self.weights;
+        let d = x.map(|x| x - prev);
+        [
+            d[0] * w0 + prev,
+            (d[0] * w1 + d[1] * w0) + prev,
+            ((d[0] * w2 + d[1] * w1) + d[2] * w0) + prev,
+        ]
+    }
+
     /// Four bars from `prev`: the EMA after each of `x`.
     #[inline]
     pub(super) fn four(&self, prev: f64, x: &[f64; 4]) -> [f64; 4] {

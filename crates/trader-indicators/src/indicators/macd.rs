@@ -34,7 +34,7 @@ pub fn macd_lookback(fast_period: usize, slow_period: usize, signal_period: usiz
 /// - the signal line is an EMA of the MACD line seeded with the average of
 ///   its first `signal` values; all three lines start at the same bar;
 /// - everything advances in one lockstep pass, `(x - prev) * k + prev`
-///   (four bars at a time, as [`ema`](super::ema) does).
+///   (a few bars at a time, as [`ema`](super::ema) does).
 ///
 /// # Errors
 /// [`IndicatorError::PeriodOutOfRange`] for a period outside its range.
@@ -109,30 +109,31 @@ pub fn macd_into(
     out_signal.push(signal_ema);
     out_hist.push(macd_value - signal_ema);
 
-    // Four bars at a time (see `EmaStep::four`): the three EMAs are
-    // independent chains but for the signal line's input, so they overlap.
-    let (blocks, tail) = input[lookback + 1..].as_chunks::<4>();
+    // Three bars at a time (the expansion of `EmaStep::four`, one bar
+    // shorter): with three EMAs in flight, blocks of three measured about 10%
+    // faster than blocks of four, whose longer sums cost more than their
+    // shorter chain saves. The EMAs are independent chains but for the
+    // signal line's input, so they overlap.
+    let (blocks, tail) = input[lookback + 1..].as_chunks::<3>();
     for block in blocks {
-        let fast4 = fast_step.four(fast_ema, block);
-        let slow4 = slow_step.four(slow_ema, block);
-        let macd4 = [
-            fast4[0] - slow4[0],
-            fast4[1] - slow4[1],
-            fast4[2] - slow4[2],
-            fast4[3] - slow4[3],
+        let fast3 = fast_step.three(fast_ema, block);
+        let slow3 = slow_step.three(slow_ema, block);
+        let macd3 = [
+            fast3[0] - slow3[0],
+            fast3[1] - slow3[1],
+            fast3[2] - slow3[2],
         ];
-        let signal4 = signal_step.four(signal_ema, &macd4);
-        out_macd.extend_from_slice(&macd4);
-        out_signal.extend_from_slice(&signal4);
+        let signal3 = signal_step.three(signal_ema, &macd3);
+        out_macd.extend_from_slice(&macd3);
+        out_signal.extend_from_slice(&signal3);
         out_hist.extend_from_slice(&[
-            macd4[0] - signal4[0],
-            macd4[1] - signal4[1],
-            macd4[2] - signal4[2],
-            macd4[3] - signal4[3],
+            macd3[0] - signal3[0],
+            macd3[1] - signal3[1],
+            macd3[2] - signal3[2],
         ]);
-        fast_ema = fast4[3];
-        slow_ema = slow4[3];
-        signal_ema = signal4[3];
+        fast_ema = fast3[2];
+        slow_ema = slow3[2];
+        signal_ema = signal3[2];
     }
     for &x in tail {
         fast_ema = fast_step.one(fast_ema, x);
