@@ -1,6 +1,6 @@
 //! Average true range (TA-Lib `TA_ATR`, Wilder smoothing).
 
-use super::{check_lengths, check_period, true_range};
+use super::{Recurrence4, check_lengths, check_period, true_range};
 use crate::{IndicatorError, Series};
 
 /// Number of leading bars without an ATR value: `period` (the first true
@@ -16,7 +16,7 @@ pub fn atr_lookback(period: usize) -> usize {
 /// true ranges (bars `1..=period`), summed in order; each later value is
 /// TA-Lib 0.8's Wilder step `alpha * tr + beta * atr`, with
 /// `beta = (period - 1) / period` and `alpha = 1 - beta` computed in that
-/// order, as TA-Lib does (evaluated two bars at a time, see the code).
+/// order, as TA-Lib does (evaluated four bars at a time, see the code).
 ///
 /// # Errors
 /// [`IndicatorError::PeriodOutOfRange`] for a period outside `1..=100000`;
@@ -45,48 +45,43 @@ pub fn atr_into(
 ) -> Result<(), IndicatorError> {
     check_period("period", period, 1)?;
     let n = check_lengths(&[("high", high), ("low", low), ("close", close)])?;
-    let values = out.begin(n, period);
-    let Some((first, rest)) = values.split_first_mut() else {
+    let values = out.begin_push(n, period);
+    if n <= period {
         return Ok(());
-    };
+    }
     let beta = (period - 1) as f64 / period as f64;
     let alpha = 1.0 - beta;
     // True range of bar i (i >= 1) from bar i and the close before it.
-    let mut ranges = high[1..]
-        .iter()
-        .zip(&low[1..])
-        .zip(close)
-        .map(|((&h, &l), &prev_close)| true_range(h, l, prev_close));
     let mut total = 0.0;
-    for tr in ranges.by_ref().take(period) {
-        total += tr;
+    for i in 1..=period {
+        total += true_range(high[i], low[i], close[i - 1]);
     }
     let mut prev = total / period as f64;
-    *first = prev;
+    values.push(prev);
     // Wilder's step is a loop-carried multiply-add; TA-Lib runs it on an FMA
-    // instruction, which Rust cannot select at run time without unsafe
-    // code. Taking two bars per step instead,
-    //   atr[t+1] = beta^2 * atr[t-1] + (beta * alpha * tr[t] + alpha * tr[t+1]),
-    // leaves one multiply and one add on the chain per two bars. Bar t itself
-    // is TA-Lib's expression; bar t+1 differs from it by rounding only (a few
-    // units in the last place, which the recursion does not amplify: it
-    // forgets old errors as it forgets old bars).
-    let beta2 = beta * beta;
-    let mut pairs = rest.chunks_exact_mut(2);
-    for pair in pairs.by_ref() {
-        let (Some(tr0), Some(tr1)) = (ranges.next(), ranges.next()) else {
-            break;
-        };
-        let a0 = alpha * tr0;
-        let a1 = alpha * tr1;
-        let next = a0 + beta * prev;
-        prev = beta2 * prev + (beta * a0 + a1);
-        pair[0] = next;
-        pair[1] = prev;
+    // instruction, which Rust code can only use in a build for CPUs that
+    // have it. Four bars at a time (`Recurrence4`) leave one multiply and one
+    // add on the chain per four bars; the true ranges, independent of each
+    // other, are computed a block at a time. The first bar of each block is
+    // TA-Lib's expression; the others differ from it by rounding only.
+    let smoothing = Recurrence4::new(beta);
+    let (highs, high_tail) = high[period + 1..].as_chunks::<4>();
+    let (lows, low_tail) = low[period + 1..].as_chunks::<4>();
+    let (closes, close_tail) = close[period..n - 1].as_chunks::<4>();
+    for ((h, l), c) in highs.iter().zip(lows).zip(closes) {
+        let terms = [
+            alpha * true_range(h[0], l[0], c[0]),
+            alpha * true_range(h[1], l[1], c[1]),
+            alpha * true_range(h[2], l[2], c[2]),
+            alpha * true_range(h[3], l[3], c[3]),
+        ];
+        let next = smoothing.four(prev, terms);
+        values.extend_from_slice(&next);
+        prev = next[3];
     }
-    for (value, tr) in pairs.into_remainder().iter_mut().zip(ranges) {
-        prev = alpha * tr + beta * prev;
-        *value = prev;
+    for ((&h, &l), &c) in high_tail.iter().zip(low_tail).zip(close_tail) {
+        prev = alpha * true_range(h, l, c) + beta * prev;
+        values.push(prev);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Bollinger Bands (TA-Lib `TA_BBANDS` with its default SMA middle band).
 
 use super::{check_period, sma_lookback};
+use crate::series::push_reserved;
 use crate::{IndicatorError, Series};
 
 /// The three lines of [`bbands`].
@@ -68,10 +69,10 @@ pub fn bbands_into(
     }
     let n = input.len();
     let lookback = period - 1;
-    let upper = out.upper.begin(n, lookback);
-    let middle = out.middle.begin(n, lookback);
-    let lower = out.lower.begin(n, lookback);
-    if upper.is_empty() {
+    let upper = out.upper.begin_push(n, lookback);
+    let middle = out.middle.begin_push(n, lookback);
+    let lower = out.lower.begin_push(n, lookback);
+    if n <= lookback {
         return Ok(());
     }
 
@@ -89,11 +90,7 @@ pub fn bbands_into(
     }
     let mut bars_since_reseed = 32 * period;
 
-    let outputs = upper
-        .iter_mut()
-        .zip(middle.iter_mut())
-        .zip(lower.iter_mut());
-    for (k, ((up, mid_out), low)) in outputs.enumerate() {
+    for k in 0..n - lookback {
         let i = lookback + k;
         let x = input[i];
         ma_total += x;
@@ -117,8 +114,8 @@ pub fn bbands_into(
             || d2 > 1_000_000.0 * var_total2
             || bars_since_reseed == 0
         {
-            // Reseed: a fresh shift (the window mean) and fresh sums over the
-            // window, then drop the trailing bar again.
+            // Reseed: a fresh shift (the window mean) and fresh
+            // sums over the window, then drop the trailing bar again.
             bars_since_reseed = 32 * period;
             let window = &input[k..=i];
             let mut sum = 0.0;
@@ -143,15 +140,16 @@ pub fn bbands_into(
             var_total2 -= d * d;
         }
 
-        // `!= 0.0` rather than `> 0.0`: a NaN variance stays NaN, as in TA-Lib.
+        // `!= 0.0` rather than `> 0.0`: a NaN variance stays NaN,
+        // as in TA-Lib.
         let std_dev = if variance != 0.0 {
             variance.sqrt()
         } else {
             0.0
         };
-        *up = mid + std_dev * nbdev_up;
-        *mid_out = mid;
-        *low = mid - std_dev * nbdev_dn;
+        push_reserved(upper, mid + std_dev * nbdev_up);
+        push_reserved(middle, mid);
+        push_reserved(lower, mid - std_dev * nbdev_dn);
     }
     Ok(())
 }

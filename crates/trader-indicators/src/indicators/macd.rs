@@ -1,5 +1,6 @@
 //! Moving average convergence/divergence (TA-Lib `TA_MACD`).
 
+use super::ema::EmaStep;
 use super::{check_period, ema_lookback};
 use crate::{IndicatorError, Series};
 
@@ -32,7 +33,8 @@ pub fn macd_lookback(fast_period: usize, slow_period: usize, signal_period: usiz
 ///   `SMA(fast) - SMA(slow)` at bar `slow - 1`;
 /// - the signal line is an EMA of the MACD line seeded with the average of
 ///   its first `signal` values; all three lines start at the same bar;
-/// - everything advances in one lockstep pass, `(x - prev) * k + prev`.
+/// - everything advances in one lockstep pass, `(x - prev) * k + prev`
+///   (a few bars at a time, as [`ema`](super::ema) does).
 ///
 /// # Errors
 /// [`IndicatorError::PeriodOutOfRange`] for a period outside its range.
@@ -68,15 +70,15 @@ pub fn macd_into(
     };
     let n = input.len();
     let lookback = macd_lookback(fast, slow, signal_period);
-    let out_macd = out.macd.begin(n, lookback);
-    let out_signal = out.signal.begin(n, lookback);
-    let out_hist = out.hist.begin(n, lookback);
-    if out_macd.is_empty() {
+    let out_macd = out.macd.begin_push(n, lookback);
+    let out_signal = out.signal.begin_push(n, lookback);
+    let out_hist = out.hist.begin_push(n, lookback);
+    if n <= lookback {
         return Ok(());
     }
-    let fast_k = 2.0 / (fast + 1) as f64;
-    let slow_k = 2.0 / (slow + 1) as f64;
-    let signal_k = 2.0 / (signal_period + 1) as f64;
+    let fast_step = EmaStep::new(2.0 / (fast + 1) as f64);
+    let slow_step = EmaStep::new(2.0 / (slow + 1) as f64);
+    let signal_step = EmaStep::new(2.0 / (signal_period + 1) as f64);
 
     // Seed both EMAs: the slow window is bars 0..slow, the fast window is its
     // tail; one pass accumulates both sums in input order.
@@ -97,28 +99,50 @@ pub fn macd_into(
     let mut macd_value = fast_ema - slow_ema;
     let mut signal_ema = 0.0 + macd_value;
     for &x in &input[slow..=lookback] {
-        fast_ema = (x - fast_ema) * fast_k + fast_ema;
-        slow_ema = (x - slow_ema) * slow_k + slow_ema;
+        fast_ema = fast_step.one(fast_ema, x);
+        slow_ema = slow_step.one(slow_ema, x);
         macd_value = fast_ema - slow_ema;
         signal_ema += macd_value;
     }
     signal_ema /= signal_period as f64;
-    out_macd[0] = macd_value;
-    out_signal[0] = signal_ema;
-    out_hist[0] = macd_value - signal_ema;
+    out_macd.push(macd_value);
+    out_signal.push(signal_ema);
+    out_hist.push(macd_value - signal_ema);
 
-    let outputs = out_macd[1..]
-        .iter_mut()
-        .zip(&mut out_signal[1..])
-        .zip(&mut out_hist[1..]);
-    for (((m, s), h), &x) in outputs.zip(&input[lookback + 1..]) {
-        fast_ema = (x - fast_ema) * fast_k + fast_ema;
-        slow_ema = (x - slow_ema) * slow_k + slow_ema;
+    // Three bars at a time (the expansion of `EmaStep::four`, one bar
+    // shorter): with three EMAs in flight, blocks of three measured about 10%
+    // faster than blocks of four, whose longer sums cost more than their
+    // shorter chain saves. The EMAs are independent chains but for the
+    // signal line's input, so they overlap.
+    let (blocks, tail) = input[lookback + 1..].as_chunks::<3>();
+    for block in blocks {
+        let fast3 = fast_step.three(fast_ema, block);
+        let slow3 = slow_step.three(slow_ema, block);
+        let macd3 = [
+            fast3[0] - slow3[0],
+            fast3[1] - slow3[1],
+            fast3[2] - slow3[2],
+        ];
+        let signal3 = signal_step.three(signal_ema, &macd3);
+        out_macd.extend_from_slice(&macd3);
+        out_signal.extend_from_slice(&signal3);
+        out_hist.extend_from_slice(&[
+            macd3[0] - signal3[0],
+            macd3[1] - signal3[1],
+            macd3[2] - signal3[2],
+        ]);
+        fast_ema = fast3[2];
+        slow_ema = slow3[2];
+        signal_ema = signal3[2];
+    }
+    for &x in tail {
+        fast_ema = fast_step.one(fast_ema, x);
+        slow_ema = slow_step.one(slow_ema, x);
         macd_value = fast_ema - slow_ema;
-        signal_ema = (macd_value - signal_ema) * signal_k + signal_ema;
-        *m = macd_value;
-        *s = signal_ema;
-        *h = macd_value - signal_ema;
+        signal_ema = signal_step.one(signal_ema, macd_value);
+        out_macd.push(macd_value);
+        out_signal.push(signal_ema);
+        out_hist.push(macd_value - signal_ema);
     }
     Ok(())
 }

@@ -14,6 +14,18 @@
 //! TA-Lib's, including on flat stretches where a different summation order
 //! turns rounding residue into a different answer.
 //!
+//! The exceptions are the first-order recurrences, EMA (and MACD's three
+//! EMAs), and Wilder's smoothing in RSI and ATR: one bar at a time their
+//! multiply and add are a chain of dependent operations that bounds their
+//! speed (TA-Lib's own build runs them on FMA instructions, which Rust code
+//! can only use when compiled for CPUs that have them). They advance a few
+//! bars per step instead, with the recurrence expanded exactly over the
+//! block (`Recurrence4`, `ema::EmaStep`), so their values differ from
+//! TA-Lib's by rounding only, a few units in the last place that the
+//! recurrence forgets as it forgets old bars. The EMA keeps its difference
+//! form `prev + k (x - prev)` in the expansion, so it still settles exactly
+//! on a flat stretch.
+//!
 //! TA-Lib's global settings are taken at their defaults: compatibility
 //! "default" (not Metastock) and no unstable period. The lookbacks below are
 //! therefore the ones `talib` reports out of the box.
@@ -143,6 +155,49 @@ fn min2(a: f64, b: f64) -> f64 {
 fn value_if(condition: bool, value: f64) -> f64 {
     let mask = u64::from(condition).wrapping_neg();
     f64::from_bits(value.to_bits() & mask)
+}
+
+/// The first-order recurrence `y = a * y + b`, four bars at a time.
+///
+/// Wilder's smoothing (RSI, ATR) is this recurrence, and one bar at a time
+/// its multiply and add form a chain of dependent operations that bounds the
+/// indicator's speed (TA-Lib shortens it with an FMA instruction, which Rust
+/// code can only use in a build for CPUs that have it). Expanded over four
+/// bars,
+///
+/// ```text
+/// y_j = a^j y + sum_{i <= j} a^(j - i) b_i,   j = 1..4
+/// ```
+///
+/// the sums do not depend on `y`, so only one multiply and one add per four
+/// bars stay on the chain. The values differ from four chained steps by
+/// rounding only (a few units in the last place, which the recurrence does
+/// not amplify: with `|a| < 1` it forgets old errors as it forgets old bars).
+#[derive(Debug, Clone, Copy)]
+struct Recurrence4 {
+    /// `a, a^2, a^3, a^4`.
+    powers: [f64; 4],
+}
+
+impl Recurrence4 {
+    fn new(a: f64) -> Self {
+        let a2 = a * a;
+        Self {
+            powers: [a, a2, a2 * a, a2 * a2],
+        }
+    }
+
+    /// `y` after each of the four terms `b`.
+    #[inline]
+    fn four(&self, y: f64, b: [f64; 4]) -> [f64; 4] {
+        let [a1, a2, a3, a4] = self.powers;
+        [
+            a1 * y + b[0],
+            a2 * y + (a1 * b[0] + b[1]),
+            a3 * y + ((a2 * b[0] + a1 * b[1]) + b[2]),
+            a4 * y + ((a3 * b[0] + a2 * b[1]) + (a1 * b[2] + b[3])),
+        ]
+    }
 }
 
 /// Sum of `values` in order, starting from `0.0` as TA-Lib's seeding loops do

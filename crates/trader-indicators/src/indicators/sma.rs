@@ -31,17 +31,24 @@ pub fn sma(input: &[f64], period: usize) -> Result<Series, IndicatorError> {
 pub fn sma_into(input: &[f64], period: usize, out: &mut Series) -> Result<(), IndicatorError> {
     check_period("period", period, 1)?;
     let lookback = period - 1;
-    let values = out.begin(input.len(), lookback);
-    if values.is_empty() {
+    let values = out.begin_push(input.len(), lookback);
+    if input.len() <= lookback {
         return Ok(());
     }
     let divisor = period as f64;
     let mut total = sum_in_order(&input[..lookback]);
-    for ((value, &newest), &oldest) in values.iter_mut().zip(&input[lookback..]).zip(input) {
-        total += newest;
-        let window_sum = total;
-        total -= oldest;
-        *value = window_sum / divisor;
-    }
+    // One `extend` over zipped slices: the length is known up front, so the
+    // loop has no capacity check and writes each bar once.
+    values.extend(
+        input[lookback..]
+            .iter()
+            .zip(input)
+            .map(|(&newest, &oldest)| {
+                total += newest;
+                let window_sum = total;
+                total -= oldest;
+                window_sum / divisor
+            }),
+    );
     Ok(())
 }
