@@ -16,6 +16,16 @@ use trader_api_types::auth::{
     ReauthRequest, ReauthResponse, RecoveryCodes, RegisterRequest, SessionList, SetupStatus,
     TokenList, TwoFactorSetup, UpdateProfileRequest, UpdateUserRequest, UserWithTemporaryPassword,
 };
+use trader_api_types::auto_trade::{DecisionPage, StopReport};
+use trader_api_types::broker::{
+    AssetList, BrokerAccount, CanceledOrders, ClosedPositions, CreateOrderRequest,
+    CreateTradingAccountRequest, FillPage, Meta, Order, OrderList, PortfolioHistory, PositionList,
+    TradingAccount, TradingAccountList, UpdateTradingAccountRequest,
+};
+use trader_api_types::signals::{
+    AddSymbolRequest, ChartData, CreateWatchlistRequest, HistoryPage, SchedulerStatus, SignalList,
+    UpdateWatchlistRequest, Watchlist, WatchlistList, WatchlistSymbol,
+};
 use trader_api_types::{ErrorBody, ErrorCode, UserId};
 use web_sys::RequestCredentials;
 
@@ -313,4 +323,178 @@ pub(crate) async fn delete_user(id: UserId) -> ApiResult<()> {
 
 pub(crate) async fn list_all_audit(before: Option<i64>) -> ApiResult<AuditPage> {
     get(&audit_path("/api/admin/audit", before)).await
+}
+
+// --- meta, trading accounts --------------------------------------------------
+
+pub(crate) async fn meta() -> ApiResult<Meta> {
+    get("/api/meta").await
+}
+
+pub(crate) async fn list_accounts() -> ApiResult<TradingAccountList> {
+    get("/api/accounts").await
+}
+
+pub(crate) async fn create_account(req: &CreateTradingAccountRequest) -> ApiResult<TradingAccount> {
+    post("/api/accounts", req).await
+}
+
+pub(crate) async fn update_account(
+    id: i64,
+    req: &UpdateTradingAccountRequest,
+) -> ApiResult<TradingAccount> {
+    json(send(Method::PUT, &format!("/api/accounts/{id}"), Some(req)).await?).await
+}
+
+pub(crate) async fn delete_account(id: i64) -> ApiResult<()> {
+    call(Method::DELETE, &format!("/api/accounts/{id}"), NO_BODY).await
+}
+
+pub(crate) async fn activate_account(id: i64) -> ApiResult<TradingAccount> {
+    post_empty(&format!("/api/accounts/{id}/activate")).await
+}
+
+// --- the broker (the active account) ------------------------------------------
+
+pub(crate) async fn broker_account() -> ApiResult<BrokerAccount> {
+    get("/api/account").await
+}
+
+pub(crate) async fn list_positions() -> ApiResult<PositionList> {
+    get("/api/positions").await
+}
+
+pub(crate) async fn close_position(symbol: &str) -> ApiResult<Order> {
+    json(
+        send(
+            Method::DELETE,
+            &format!("/api/positions/{}", enc(symbol)),
+            NO_BODY,
+        )
+        .await?,
+    )
+    .await
+}
+
+pub(crate) async fn close_all_positions(confirm: bool) -> ApiResult<ClosedPositions> {
+    json(
+        send(
+            Method::DELETE,
+            &format!("/api/positions?confirm={confirm}"),
+            NO_BODY,
+        )
+        .await?,
+    )
+    .await
+}
+
+/// `status`: `open`, `closed` or `all`.
+pub(crate) async fn list_orders(status: &str, limit: u32) -> ApiResult<OrderList> {
+    get(&format!("/api/orders?status={status}&limit={limit}")).await
+}
+
+pub(crate) async fn create_order(req: &CreateOrderRequest) -> ApiResult<Order> {
+    post("/api/orders", req).await
+}
+
+pub(crate) async fn cancel_order(id: &str) -> ApiResult<()> {
+    call(Method::DELETE, &format!("/api/orders/{}", enc(id)), NO_BODY).await
+}
+
+pub(crate) async fn cancel_all_orders() -> ApiResult<CanceledOrders> {
+    json(send(Method::DELETE, "/api/orders", NO_BODY).await?).await
+}
+
+pub(crate) async fn list_fills() -> ApiResult<FillPage> {
+    get("/api/activities?types=FILL&page_size=50").await
+}
+
+/// `period`: 1D, 1W, 1M, 3M, 6M or 1A.
+pub(crate) async fn portfolio_history(period: &str) -> ApiResult<PortfolioHistory> {
+    get(&format!("/api/portfolio-history?period={period}")).await
+}
+
+pub(crate) async fn search_assets(search: &str) -> ApiResult<AssetList> {
+    get(&format!("/api/assets?search={}", enc(search))).await
+}
+
+// --- watchlists, settings, signals ------------------------------------------------
+
+pub(crate) async fn list_watchlists() -> ApiResult<WatchlistList> {
+    get("/api/watchlists").await
+}
+
+pub(crate) async fn create_watchlist(req: &CreateWatchlistRequest) -> ApiResult<Watchlist> {
+    post("/api/watchlists", req).await
+}
+
+pub(crate) async fn update_watchlist(
+    id: i64,
+    req: &UpdateWatchlistRequest,
+) -> ApiResult<Watchlist> {
+    json(send(Method::PUT, &format!("/api/watchlists/{id}"), Some(req)).await?).await
+}
+
+pub(crate) async fn delete_watchlist(id: i64) -> ApiResult<()> {
+    call(Method::DELETE, &format!("/api/watchlists/{id}"), NO_BODY).await
+}
+
+pub(crate) async fn add_symbol(id: i64, req: &AddSymbolRequest) -> ApiResult<WatchlistSymbol> {
+    post(&format!("/api/watchlists/{id}/symbols"), req).await
+}
+
+pub(crate) async fn remove_symbol(id: i64, symbol: &str) -> ApiResult<()> {
+    call(
+        Method::DELETE,
+        &format!("/api/watchlists/{id}/symbols/{}", enc(symbol)),
+        NO_BODY,
+    )
+    .await
+}
+
+/// The settings as JSON (the form walks its groups).
+pub(crate) async fn get_settings() -> ApiResult<serde_json::Value> {
+    get("/api/indicators").await
+}
+
+/// An RFC 7396 merge patch of the settings.
+pub(crate) async fn patch_settings(patch: &serde_json::Value) -> ApiResult<serde_json::Value> {
+    json(send(Method::PATCH, "/api/indicators", Some(patch)).await?).await
+}
+
+pub(crate) async fn list_signals(watchlist: Option<i64>) -> ApiResult<SignalList> {
+    match watchlist {
+        Some(id) => get(&format!("/api/signals?watchlist={id}")).await,
+        None => get("/api/signals").await,
+    }
+}
+
+pub(crate) async fn chart(symbol: &str, limit: u32) -> ApiResult<ChartData> {
+    get(&format!("/api/chart/{}?limit={limit}", enc(symbol))).await
+}
+
+pub(crate) async fn signal_history(symbol: Option<&str>) -> ApiResult<HistoryPage> {
+    match symbol {
+        Some(s) => get(&format!("/api/signals/history?limit=100&symbol={}", enc(s))).await,
+        None => get("/api/signals/history?limit=100").await,
+    }
+}
+
+// --- auto-trade, scheduler ---------------------------------------------------------
+
+pub(crate) async fn auto_trade_log() -> ApiResult<DecisionPage> {
+    get("/api/auto-trade/log?limit=100").await
+}
+
+pub(crate) async fn stop_auto_trade() -> ApiResult<StopReport> {
+    post_empty("/api/auto-trade/stop").await
+}
+
+pub(crate) async fn scheduler_status() -> ApiResult<SchedulerStatus> {
+    get("/api/scheduler-status").await
+}
+
+/// A path or query segment, percent-encoded.
+fn enc(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
 }

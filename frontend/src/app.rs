@@ -7,9 +7,15 @@ use leptos_router::path;
 use trader_api_types::Role;
 use trader_api_types::auth::CurrentUser;
 
-use crate::api;
+use crate::api::{self, ApiResult};
 use crate::components::{Loading, Reauth, ReauthDialog};
-use crate::pages::{admin, auth, security, tokens};
+use crate::live::Live;
+use crate::pages::auto_trade::{AutoTradeState, KillSwitch};
+use crate::pages::{
+    accounts, admin, auth, auto_trade, dashboard, scheduler, security, settings, signals, ticket,
+    tokens, watchlists,
+};
+use trader_api_types::broker::TradingAccountList;
 
 /// Who is signed in, once `GET /api/auth/me` has answered.
 #[derive(Clone, Copy)]
@@ -23,6 +29,26 @@ pub(crate) struct Auth {
 
 thread_local! {
     static AUTH: std::cell::Cell<Option<Auth>> = const { std::cell::Cell::new(None) };
+    /// Bumped when the trading accounts change (added, renamed, activated).
+    static ACCOUNTS: std::cell::Cell<Option<RwSignal<u64>>> = const { std::cell::Cell::new(None) };
+}
+
+/// The trading accounts, fetched again whenever they change.
+pub(crate) fn accounts_resource() -> LocalResource<ApiResult<TradingAccountList>> {
+    let version = ACCOUNTS.with(std::cell::Cell::get);
+    LocalResource::new(move || {
+        if let Some(v) = version {
+            v.track();
+        }
+        api::list_accounts()
+    })
+}
+
+/// Tells every page showing accounts that they changed.
+pub(crate) fn accounts_changed() {
+    if let Some(v) = ACCOUNTS.with(std::cell::Cell::get) {
+        v.update(|n| *n += 1);
+    }
 }
 
 impl Auth {
@@ -54,6 +80,7 @@ pub(crate) fn App() -> impl IntoView {
         failed: RwSignal::new(None),
     };
     AUTH.with(|a| a.set(Some(auth)));
+    ACCOUNTS.with(|a| a.set(Some(RwSignal::new(0))));
     provide_context(auth);
     provide_context(Reauth::new());
     auth.refresh();
@@ -64,10 +91,15 @@ pub(crate) fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::SignIn />
                 <Route path=path!("/login/2fa") view=auth::VerifyTwoFactor />
                 <ParentRoute path=path!("/") view=Shell>
-                    <Route path=path!("") view=Home />
-                    <Route path=path!("positions") view=|| view! { <Coming what="Positions" /> } />
-                    <Route path=path!("orders") view=|| view! { <Coming what="Orders" /> } />
-                    <Route path=path!("signals") view=|| view! { <Coming what="Signals" /> } />
+                    <Route path=path!("") view=dashboard::Dashboard />
+                    <Route path=path!("trade") view=ticket::TradePage />
+                    <Route path=path!("accounts") view=accounts::Accounts />
+                    <Route path=path!("watchlists") view=watchlists::Watchlists />
+                    <Route path=path!("signals") view=signals::Signals />
+                    <Route path=path!("signals/:symbol") view=signals::ChartPage />
+                    <Route path=path!("settings") view=settings::SettingsPage />
+                    <Route path=path!("auto-trade") view=auto_trade::AutoTradePage />
+                    <Route path=path!("scheduler") view=scheduler::Scheduler />
                     <Route path=path!("tokens") view=tokens::Tokens />
                     <Route path=path!("security") view=security::Security />
                     <Route path=path!("security/2fa") view=security::TwoFactorSetup />
@@ -156,6 +188,18 @@ fn Frame() -> impl IntoView {
         auth.user
             .with(|u| u.as_ref().map(|u| u.username.clone()).unwrap_or_default())
     };
+    let live = Live::new();
+    provide_context(live);
+    live.start();
+    let auto_trade = AutoTradeState::new();
+    provide_context(auto_trade);
+    auto_trade.refresh();
+    // A decision or a poll may follow a change made elsewhere (another
+    // tab, a token, the kill switch of another session).
+    Effect::new(move |_| {
+        live.auto_trade.track();
+        auto_trade.refresh();
+    });
     let sign_out = Action::new_local(move |_: &()| async move {
         let _ = api::logout().await;
         auth.user.set(None);
@@ -164,10 +208,14 @@ fn Frame() -> impl IntoView {
         <header class="top">
             <a class="brand" href="/">"alpaca-trader"</a>
             <nav aria-label="Main">
-                <A href="/" exact=true>"Overview"</A>
-                <A href="/positions">"Positions"</A>
-                <A href="/orders">"Orders"</A>
+                <A href="/" exact=true>"Dashboard"</A>
+                <A href="/trade">"Trade"</A>
                 <A href="/signals">"Signals"</A>
+                <A href="/watchlists">"Watchlists"</A>
+                <A href="/accounts">"Accounts"</A>
+                <A href="/settings">"Settings"</A>
+                <A href="/auto-trade">"Auto-trade"</A>
+                <A href="/scheduler">"Scheduler"</A>
                 <A href="/tokens">"API tokens"</A>
                 <A href="/security">"Security"</A>
                 <Show when=is_admin>
@@ -183,44 +231,32 @@ fn Frame() -> impl IntoView {
             </div>
         </header>
         <main id="main" class="content">
+            <SecurityNudge />
+            <KillSwitch />
             <Outlet />
         </main>
     }
 }
 
+/// The 2FA reminder part 1 showed on the overview, now above every page
+/// until 2FA is on.
 #[component]
-fn Home() -> impl IntoView {
+fn SecurityNudge() -> impl IntoView {
     let auth = expect_context::<Auth>();
-    let user = move || auth.user.get();
-    view! {
-        <h1>"Overview"</h1>
-        {move || user().map(|u| {
-            let no_2fa = !u.two_factor_enabled;
-            view! {
-                <p>"Signed in as " <strong>{u.username.clone()}</strong> " (" {u.role.as_str()} ")."</p>
-                <Show when=move || no_2fa>
+    move || {
+        auth.user.with(|u| {
+            u.as_ref().filter(|u| !u.two_factor_enabled).map(|u| {
+                let admin = u.role == Role::Admin;
+                view! {
                     <p class="note warn">
                         "Two-factor authentication is off. "
                         <a href="/security/2fa">"Turn it on"</a>
-                        " to protect your account" {if u.role == Role::Admin { " (admins need it to manage users)." } else { "." }}
+                        " to protect your account"
+                        {if admin { " (admins need it to manage users; auto-trade and live accounts need it too)." } else { " (auto-trade and live accounts need it)." }}
                     </p>
-                </Show>
-            }
-        })}
-        <section class="card">
-            <h2>"Trading"</h2>
-            <p class="empty">"Accounts, positions, orders, charts and signals are coming in the next part."</p>
-        </section>
-    }
-}
-
-#[component]
-fn Coming(what: &'static str) -> impl IntoView {
-    view! {
-        <h1>{what}</h1>
-        <section class="card">
-            <p class="empty">{what} " are coming soon: this page arrives with the trading part of the app."</p>
-        </section>
+                }
+            })
+        })
     }
 }
 
@@ -229,7 +265,7 @@ pub(crate) fn NotFound() -> impl IntoView {
     view! {
         <h1>"Page not found"</h1>
         <p>"There is no page at this address."</p>
-        <p><a href="/">"Go to the overview"</a></p>
+        <p><a href="/">"Go to the dashboard"</a></p>
     }
 }
 
@@ -239,6 +275,6 @@ pub(crate) fn Forbidden() -> impl IntoView {
     view! {
         <h1>"Not allowed"</h1>
         <p>"Your account may not open this page. Ask an administrator if you need it."</p>
-        <p><a href="/">"Go to the overview"</a></p>
+        <p><a href="/">"Go to the dashboard"</a></p>
     }
 }

@@ -358,3 +358,112 @@ pub(crate) fn ReauthDialog() -> impl IntoView {
         </Show>
     }
 }
+
+/// A decimal string as money: `$1,234.56` (two decimals, thousands
+/// separated); the string itself when it is not a number.
+pub(crate) fn money(s: &str) -> String {
+    match s.trim().parse::<f64>() {
+        Ok(v) => {
+            let sign = if v < 0.0 { "-" } else { "" };
+            format!("{sign}${}", grouped(v.abs(), 2))
+        }
+        Err(_) => s.to_owned(),
+    }
+}
+
+pub(crate) fn money_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "–".to_owned(), money)
+}
+
+/// `v` with `decimals` decimals and thousands separators.
+pub(crate) fn grouped(v: f64, decimals: usize) -> String {
+    let text = format!("{v:.decimals$}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// A quantity as the broker sends it, without trailing zeros.
+pub(crate) fn qty(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `pos`, `neg` or `flat`: the colour class of a profit or loss.
+pub(crate) fn pl_class(s: Option<&str>) -> &'static str {
+    match s.and_then(|s| s.trim().parse::<f64>().ok()) {
+        Some(v) if v > 0.0 => "pos",
+        Some(v) if v < 0.0 => "neg",
+        _ => "flat",
+    }
+}
+
+/// A profit or loss with its sign spelled out (colour is not the only cue).
+pub(crate) fn signed_money(s: Option<&str>) -> String {
+    match s.and_then(|s| s.trim().parse::<f64>().ok()) {
+        Some(v) if v > 0.0 => format!("+${}", grouped(v, 2)),
+        Some(v) if v < 0.0 => format!("−${}", grouped(-v, 2)),
+        Some(_) => "$0.00".to_owned(),
+        None => "–".to_owned(),
+    }
+}
+
+/// A fraction (0.0123) or a percentage string as `+1.23 %`.
+pub(crate) fn signed_pct(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v > 0.0 => format!("+{v:.2} %"),
+        Some(v) if v < 0.0 => format!("−{:.2} %", -v),
+        Some(_) => "0.00 %".to_owned(),
+        None => "–".to_owned(),
+    }
+}
+
+/// A button that asks once more before it acts: the first press turns it
+/// into "`confirm`" (and a Cancel), the second runs `on_confirm`.
+#[component]
+pub(crate) fn ConfirmButton(
+    label: &'static str,
+    confirm: &'static str,
+    /// What it acts on, for the accessible name (`Close: AAPL`).
+    #[prop(into)]
+    what: String,
+    on_confirm: impl Fn() + Send + Sync + 'static,
+    #[prop(optional)] disabled: Option<Signal<bool>>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let first = format!("{label}: {what}");
+    let second = format!("{confirm}: {what}");
+    let cancel_label = format!("Keep: {what}");
+    let disabled = move || disabled.is_some_and(|d| d.get());
+    let on_confirm = Callback::new(move |()| on_confirm());
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || {
+                let first = first.clone();
+                view! {
+                    <button type="button" class="danger" aria-label=first disabled=disabled
+                        on:click=move |_| asking.set(true)>{label}</button>
+                }
+            }
+        >
+            <button type="button" class="danger strong" aria-label=second.clone()
+                on:click=move |_| { asking.set(false); on_confirm.run(()); }>{confirm}</button>
+            <button type="button" class="secondary" aria-label=cancel_label.clone()
+                on:click=move |_| asking.set(false)>"Keep"</button>
+        </Show>
+    }
+}

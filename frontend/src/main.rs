@@ -1,5 +1,7 @@
-//! alpaca-trader's single-page app: sign-in, two-factor set-up, API tokens,
-//! security and user administration, over the server's JSON API. Built by
+//! alpaca-trader's single-page app over the server's JSON API: sign-in,
+//! two-factor set-up, API tokens, security and user administration; the
+//! dashboard, orders, trading accounts, watchlists, signals with charts,
+//! settings, auto-trade and the scheduler, updated live. Built by
 //! trunk (scripts/build-spa) into `frontend/dist`, which the server serves.
 
 #![expect(
@@ -9,7 +11,9 @@
 
 mod api;
 mod app;
+mod chart;
 mod components;
+mod live;
 mod pages;
 
 fn main() {

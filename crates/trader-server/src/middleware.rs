@@ -17,10 +17,14 @@ use crate::state::AppState;
 /// The response header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The app's CSP. `'wasm-unsafe-eval'` lets the SPA's WebAssembly run; the
-/// SPA's bootstrap script hash joins `script-src` when the SPA arrives.
+/// The app's CSP. `'wasm-unsafe-eval'` lets the SPA's WebAssembly run (its
+/// bootstrap is a same-origin file, frontend/post-build.py). The one
+/// `style-src` hash is the `<style>` that the vendored lightweight-charts
+/// adds for its TradingView attribution logo (its licence asks for the
+/// logo); post-build.py fails the build when a new version of the library
+/// changes that style, so the hash here is changed with it.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+style-src 'self' 'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
 frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
 
 /// Swagger UI's CSP: as strict as it allows (it sets inline styles).
