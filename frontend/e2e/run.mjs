@@ -94,9 +94,10 @@ function watch(page, who) {
     // expected in these flows (401 from /api/auth/me when signed out, 403
     // reauth_required before the dialog); anything else is a problem.
     if (/Failed to load resource: the server responded with a status of 4\d\d/.test(text) && url.includes("/api/")) return;
-    // The live-updates stream (GET /api/events) on a server that does not
-    // have it yet answers 404 JSON, which Chromium reports as a wrong MIME
-    // type; the app then polls (src/live.rs), as it should.
+    // The live-updates stream (GET /api/events) refused (401 once signed
+    // out, 429 past five streams) answers the JSON envelope, which
+    // Chromium reports as a wrong MIME type; the app then polls
+    // (src/live.rs), as it should.
     if (/EventSource's response has a MIME type .* Aborting the connection/.test(text)) return;
     problems.push(`${who}: console error on ${page.url()}: ${text} ${url}`);
   });

@@ -12,7 +12,7 @@
 //!   sent instead when the browser accepts that encoding.
 //! - The CSP is the app's usual one (`crate::middleware::CSP`): the build
 //!   moves trunk's inline bootstrap into a hashed module file
-//!   (frontend/externalize-bootstrap.py), so no inline script or style needs
+//!   (frontend/post-build.py), so no inline script or style needs
 //!   allowing.
 //! - Without a built app, `/` answers a short page saying how to build it.
 //!
