@@ -393,8 +393,10 @@ pub(crate) async fn list_orders(status: &str, limit: u32) -> ApiResult<OrderList
     get(&format!("/api/orders?status={status}&limit={limit}")).await
 }
 
-pub(crate) async fn create_order(req: &CreateOrderRequest) -> ApiResult<Order> {
-    post("/api/orders", req).await
+/// Places `req` on the trading account `account` (the one the page shows,
+/// not whichever is active at the server by then).
+pub(crate) async fn create_order(req: &CreateOrderRequest, account: i64) -> ApiResult<Order> {
+    post(&format!("/api/orders?account={account}"), req).await
 }
 
 pub(crate) async fn cancel_order(id: &str) -> ApiResult<()> {

@@ -60,7 +60,9 @@ pub(crate) fn KillSwitch() -> impl IntoView {
     let state = expect_context::<AutoTradeState>();
     let live = expect_context::<Live>();
     let note = RwSignal::new(None::<String>);
+    let failed = RwSignal::new(None::<String>);
     let stop = Action::new_local(move |_: &()| async move {
+        failed.set(None);
         match api::stop_auto_trade().await {
             Ok(r) => {
                 state.on.set(false);
@@ -82,10 +84,14 @@ pub(crate) fn KillSwitch() -> impl IntoView {
                 live.auto_trade.update(|n| *n += 1);
                 live.broker.update(|n| *n += 1);
             }
-            Err(e) => show_error(&e, note, None),
+            Err(e) => {
+                note.set(None);
+                show_error(&e, failed, None);
+            }
         }
     });
     view! {
+        {move || failed.get().map(|n| view! { <p class="note error" role="alert" data-testid="kill-switch-failed">{n}</p> })}
         <Show when=move || state.on.get()>
             <div class="killswitch" role="region" aria-label="Auto-trade is on">
                 <p>

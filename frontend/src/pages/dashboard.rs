@@ -78,13 +78,12 @@ pub(crate) fn Dashboard() -> impl IntoView {
                         </section>
                     }.into_any(),
                     Ok(list) => {
-                        let env = list.accounts.iter().find(|a| a.active).map(|a| a.environment);
+                        let active = list.accounts.iter().find(|a| a.active).cloned();
                         view! {
                             <AccountSwitcher accounts=list.accounts />
-                            {if env.is_none() {
-                                view! { <p class="note warn">"No account is active: choose one above."</p> }.into_any()
-                            } else {
-                                view! { <Overview environment=env.unwrap_or(Environment::Paper) /> }.into_any()
+                            {match active {
+                                None => view! { <p class="note warn">"No account is active: choose one above."</p> }.into_any(),
+                                Some(active) => view! { <Overview active=active /> }.into_any(),
                             }}
                         }.into_any()
                     }
@@ -115,7 +114,8 @@ fn broker_error(e: &ApiError) -> AnyView {
 }
 
 #[component]
-fn Overview(environment: Environment) -> impl IntoView {
+fn Overview(active: TradingAccount) -> impl IntoView {
+    let environment = active.environment;
     let live = expect_context::<Live>();
     let account = LocalResource::new(move || {
         live.broker.track();
@@ -156,7 +156,7 @@ fn Overview(environment: Environment) -> impl IntoView {
         <Fills />
         <section class="card" aria-labelledby="ticket-title">
             <h2 id="ticket-title">"Place an order"</h2>
-            <OrderTicket environment=environment symbol=String::new() />
+            <OrderTicket account=active symbol=String::new() />
         </section>
     }
 }

@@ -296,8 +296,18 @@ pub(crate) fn SettingsForm(
     let version = RwSignal::new(0u64);
     // Outlives the form, which is drawn anew from the saved settings.
     let saved = RwSignal::new(None::<String>);
+    // A form holding the auto_trade group is drawn again when auto-trade
+    // is switched off (the kill switch): saving the old form must not turn
+    // it back on.
+    let auto_trade_state = groups
+        .contains(&"auto_trade")
+        .then(use_context::<crate::pages::auto_trade::AutoTradeState>)
+        .flatten();
     let settings = LocalResource::new(move || {
         version.track();
+        if let Some(state) = auto_trade_state {
+            state.on.track();
+        }
         api::get_settings()
     });
     view! {

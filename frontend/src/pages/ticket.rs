@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use trader_api_types::broker::{
-    CreateOrderRequest, Environment, OrderKind, OrderSide, TimeInForce,
+    CreateOrderRequest, Environment, OrderKind, OrderSide, TimeInForce, TradingAccount,
 };
 
 use crate::api;
@@ -49,14 +49,14 @@ pub(crate) fn TradePage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 let list = accounts.await;
-                let env = list.as_ref().ok().and_then(|l| l.accounts.iter().find(|a| a.active).map(|a| a.environment));
-                match env {
+                let active = list.as_ref().ok().and_then(|l| l.accounts.iter().find(|a| a.active).cloned());
+                match active {
                     None => view! {
                         <section class="card"><p class="empty">"No active trading account. "
                             <a href="/accounts">"Add or activate one"</a> " first."</p></section>
                     }.into_any(),
-                    Some(env) => view! {
-                        <section class="card"><OrderTicket environment=env symbol=symbol() /></section>
+                    Some(account) => view! {
+                        <section class="card"><OrderTicket account=account symbol=symbol() /></section>
                     }.into_any(),
                 }
             })}
@@ -65,9 +65,11 @@ pub(crate) fn TradePage() -> impl IntoView {
 }
 
 #[component]
-pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl IntoView {
+pub(crate) fn OrderTicket(account: TradingAccount, symbol: String) -> impl IntoView {
     let live = expect_context::<Live>();
-    let is_live = environment == Environment::Live;
+    let is_live = account.environment == Environment::Live;
+    let account_id = account.id;
+    let account_name = StoredValue::new(account.name.clone());
     let symbol = RwSignal::new(symbol);
     let side = RwSignal::new("buy".to_owned());
     let by = RwSignal::new("qty".to_owned());
@@ -77,6 +79,13 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
     let stop = RwSignal::new(String::new());
     let tif = RwSignal::new("day".to_owned());
     let reviewing = RwSignal::new(false);
+    // The order as reviewed: what the summary shows and exactly what
+    // "Place order" sends, whatever the fields say by then.
+    let reviewed = RwSignal::new(None::<CreateOrderRequest>);
+    // The client_order_id of the last order tried and what it was: the
+    // same order tried again (after an error, when it may have reached the
+    // broker) keeps its id, so the server never places it twice.
+    let last_try = StoredValue::new(None::<(String, String)>);
     let live_ok = RwSignal::new(false);
     let note = RwSignal::new(None::<String>);
     let done = RwSignal::new(None::<String>);
@@ -183,6 +192,17 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
         let ok = problems.is_empty();
         fields.set(problems);
         if ok {
+            let mut req = req;
+            let key = serde_json::to_string(&req).unwrap_or_default();
+            let coid = match last_try.get_value() {
+                Some((k, id)) if k == key => id,
+                _ => new_client_order_id(),
+            };
+            last_try.set_value(Some((key, coid.clone())));
+            req.client_order_id = Some(coid);
+            reviewed.set(Some(req));
+            // Each review asks for its own live confirmation.
+            live_ok.set(false);
             note.set(None);
             reviewing.set(true);
         } else {
@@ -191,11 +211,20 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
     };
 
     let place = Action::new_local(move |_: &()| {
-        let req = request();
+        let req = reviewed.get_untracked().map(|mut r| {
+            r.confirm = is_live && live_ok.get_untracked();
+            r
+        });
         async move {
-            match api::create_order(&req).await {
+            let Some(req) = req else {
+                reviewing.set(false);
+                return;
+            };
+            match api::create_order(&req, account_id).await {
                 Ok(o) => {
                     reviewing.set(false);
+                    reviewed.set(None);
+                    last_try.set_value(None);
                     live_ok.set(false);
                     amount.set(String::new());
                     fields.set(BTreeMap::new());
@@ -214,6 +243,7 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
                 }
                 Err(e) => {
                     reviewing.set(false);
+                    live_ok.set(false);
                     show_error(&e, note, Some(fields));
                 }
             }
@@ -221,7 +251,9 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
     });
 
     let summary = move || {
-        let r = request();
+        let Some(r) = reviewed.get() else {
+            return String::new();
+        };
         let amount = match (&r.qty, &r.notional) {
             (Some(q), _) => format!("{q} shares of"),
             (None, Some(n)) => format!("{} of", money(n)),
@@ -234,14 +266,15 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
             _ => " at the market price".to_owned(),
         };
         format!(
-            "{} {amount} {}{price}, good for {}.",
+            "{} {amount} {}{price}, good for {}, on {}.",
             if r.side == OrderSide::Buy {
                 "Buy"
             } else {
                 "Sell"
             },
             r.symbol,
-            tif.get_untracked().to_uppercase()
+            format!("{:?}", r.time_in_force).to_uppercase(),
+            account_name.get_value()
         )
     };
 
@@ -332,10 +365,25 @@ pub(crate) fn OrderTicket(environment: Environment, symbol: String) -> impl Into
                 <div class="row">
                     <button type="button" disabled=move || place.pending().get() || (is_live && !live_ok.get())
                         on:click=move |_| { place.dispatch(()); }>"Place order"</button>
-                    <button type="button" class="secondary" on:click=move |_| reviewing.set(false)>"Edit"</button>
+                    <button type="button" class="secondary" on:click=move |_| {
+                        live_ok.set(false);
+                        reviewing.set(false);
+                    }>"Edit"</button>
                 </div>
             </div>
         </Show>
         {move || done.get().map(|d| view! { <p class="note ok" role="status" data-testid="order-sent">{d}</p> })}
     }
+}
+
+/// A fresh client_order_id for an order placed from this page (Alpaca
+/// allows 48 characters): `ui-` and 24 random hex digits. Uniqueness is
+/// what matters here, not secrecy.
+fn new_client_order_id() -> String {
+    let mut id = String::from("ui-");
+    for _ in 0..3 {
+        let n = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+        id.push_str(&format!("{n:08x}"));
+    }
+    id
 }
