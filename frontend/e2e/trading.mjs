@@ -148,8 +148,10 @@ export async function trading({ page, password, check, expectText, confirmIfAske
   await page.getByRole("button", { name: "Review order" }).click();
   await expectText(page, "[data-testid=order-review]", "Buy 3 shares of AAPL");
   await check(page, "order-review");
+  // What is sent is the order reviewed, even if a field changes meanwhile.
+  await page.locator("#ticket-qty").fill("300");
   await page.getByRole("button", { name: "Place order" }).click();
-  await page.locator("[data-testid=order-sent]").waitFor();
+  await expectText(page, "[data-testid=order-sent]", "Order sent: buy 3 AAPL");
   const navigations = [];
   page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
   await page.locator("[data-testid=positions] th", { hasText: "AAPL" }).waitFor({ timeout: 30_000 });
