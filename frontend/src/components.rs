@@ -444,10 +444,6 @@ pub(crate) fn ConfirmButton(
     #[prop(optional)] disabled: Option<Signal<bool>>,
 ) -> impl IntoView {
     let asking = RwSignal::new(false);
-    // The confirm button lands where the first one was: it stays disabled
-    // for half a second, so the second click of a double-click is not
-    // taken as the answer.
-    let ready = RwSignal::new(false);
     let first = format!("{label}: {what}");
     let second = format!("{confirm}: {what}");
     let cancel_label = format!("Keep: {what}");
@@ -460,23 +456,12 @@ pub(crate) fn ConfirmButton(
                 let first = first.clone();
                 view! {
                     <button type="button" class="danger" aria-label=first disabled=disabled
-                        on:click=move |_| {
-                            ready.set(false);
-                            asking.set(true);
-                            set_timeout(
-                                move || _ = ready.try_set(true),
-                                std::time::Duration::from_millis(500),
-                            );
-                        }>{label}</button>
+                        on:click=move |_| asking.set(true)>{label}</button>
                 }
             }
         >
             <button type="button" class="danger strong" aria-label=second.clone()
-                disabled=move || !ready.get()
-                on:click=move |_| {
-                    asking.set(false);
-                    on_confirm.run(());
-                }>{confirm}</button>
+                on:click=move |_| { asking.set(false); on_confirm.run(()); }>{confirm}</button>
             <button type="button" class="secondary" aria-label=cancel_label.clone()
                 on:click=move |_| asking.set(false)>"Keep"</button>
         </Show>
