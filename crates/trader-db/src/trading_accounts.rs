@@ -322,7 +322,10 @@ pub fn mark_verified(
             ))
             .execute(conn)?;
     } else {
-        diesel::update(target)
+        // Only a change: each write moves the auth epoch, which empties
+        // every server's cache, and rejected keys are reported on every
+        // read of the account.
+        diesel::update(target.filter(trading_accounts::verified.eq(true)))
             .set(trading_accounts::verified.eq(false))
             .execute(conn)?;
     }

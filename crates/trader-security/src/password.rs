@@ -171,38 +171,20 @@ pub fn verify_password(password: &SecretString, phc: &str) -> Result<bool, HashE
     )))
 }
 
-/// argon2's working memory (19 MiB at today's parameters), kept for the
-/// next check instead of freed. Allocated and freed on every sign-in, it
-/// stayed behind in each thread's malloc arena: a burst of sign-ins grew
-/// the server by hundreds of MB (glibc raises its mmap threshold after
-/// the first free of a large block, so later ones come from the arenas).
-/// As many buffers are kept as checks ever ran at once (the server bounds
-/// that by its password semaphore).
-static SPARE_MEMORY: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
-
+/// argon2's working memory (19 MiB at today's parameters), allocated for
+/// each check and freed after it. The server's allocator (mimalloc) hands
+/// such a block back to the system soon after it is freed; glibc's malloc
+/// kept it in each thread's arena, so a burst of sign-ins grew the server
+/// by hundreds of MB.
 struct WorkingMemory {
     blocks: Vec<argon2::Block>,
 }
 
 impl WorkingMemory {
     fn take(blocks: usize) -> Self {
-        let spare = SPARE_MEMORY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut memory = spare.unwrap_or_default();
-        memory.resize(blocks, argon2::Block::default());
-        Self { blocks: memory }
-    }
-}
-
-impl Drop for WorkingMemory {
-    fn drop(&mut self) {
-        let blocks = std::mem::take(&mut self.blocks);
-        SPARE_MEMORY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(blocks);
+        Self {
+            blocks: vec![argon2::Block::default(); blocks],
+        }
     }
 }
 

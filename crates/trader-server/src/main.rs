@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use trader_server::cli::{Cli, run};
 
+/// mimalloc returns freed memory to the system (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A `.env` in the working folder fills in variables not already set.
     // Only this folder: searching parent folders could pick up another

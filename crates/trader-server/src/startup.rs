@@ -279,6 +279,15 @@ impl Application {
         let cookie_key = Key::derive_from(settings.secret_key.expose_bytes());
         let secure = settings.secure_cookies();
         let workers = settings.workers;
+        // Each worker's share of the pool, or as many as may hash passwords
+        // at once if more (all sign-ins on one connection land on one
+        // worker), and two to spare.
+        let password_permits = (workers / 2).max(1);
+        let blocking_threads = usize::try_from(pool_size)
+            .unwrap_or(8)
+            .div_ceil(workers.max(1))
+            .max(password_permits)
+            .saturating_add(2);
         let auth_cache = settings.auth_cache;
         let event_timings = settings.event_timings;
         let state = web::Data::new(AppState {
@@ -296,7 +305,7 @@ impl Application {
             signal_cache: crate::services::signals::SignalCache::default(),
             // Half the cores (at least one) for password hashing, so the
             // rest keep serving.
-            password_work: tokio::sync::Semaphore::new((workers / 2).max(1)),
+            password_work: tokio::sync::Semaphore::new(password_permits),
             auth_cache: Arc::new(crate::auth::cache::AuthCache::new(auth_cache)),
             events: crate::services::events::EventHub::new(event_timings),
         });
@@ -355,6 +364,12 @@ impl Application {
                 .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)
+        // Blocking work is database calls (each waits for one of the pool's
+        // connections anyway) and argon2 (bounded by `password_work`): a
+        // few threads more than the worker's share of the pool. actix's
+        // default, 512 / workers each, let a burst start hundreds of
+        // threads whose stacks and arenas stayed in the RSS.
+        .worker_max_blocking_threads(blocking_threads)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         // Signals are ours (see `stop_on_signals`): actix installs its
         // handlers only once the server is polled, and a SIGTERM arriving

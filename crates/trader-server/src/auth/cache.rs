@@ -1,16 +1,20 @@
-//! A short-lived, in-memory cache of verified sign-ins, so an authenticated
-//! read (every page load, every script call) costs no database round trip.
+//! A short-lived, in-memory cache of verified sign-ins and of the rows
+//! every page reads, so an authenticated read (every page load, every
+//! script call) costs no database round trip.
 //!
 //! What is cached: session states by the hash of their cookie key, users by
-//! id, token records by `jti`. The checks themselves (expiry, security
-//! stamp, revocation, scope) still run on every request against the cached
-//! rows; only the rows are reused. Reads (GET, HEAD) may use cached rows;
-//! requests that change something read the database afresh.
+//! id, token records by `jti`; and per user, their watchlists, their
+//! settings and the trading account a read names (or the active one). The
+//! checks themselves (expiry, security stamp, revocation, scope, whose
+//! account) still run on every request against the cached rows; only the
+//! rows are reused. Reads (GET, HEAD) may use cached rows; requests that
+//! change something read the database afresh.
 //!
 //! How it stays right:
 //! - **Other instances.** Database triggers move `auth_epoch` whenever a
-//!   session ends or changes, a token is revoked or changed, or a user is
-//!   changed or deleted. Each instance reads it every [`POLL_EVERY`] and
+//!   session ends or changes, a token is revoked or changed, a user is
+//!   changed or deleted, or a watchlist, a user's settings or a trading
+//!   account is written. Each instance reads it every [`POLL_EVERY`] and
 //!   drops everything when it moved. The cache is used only while the last
 //!   successful read is at most [`STALE_AFTER`] old (and not before the
 //!   first), so a logout on another instance takes effect here within
@@ -32,12 +36,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use trader_api_types::UserId;
+use trader_api_types::signals::{Settings, Watchlist};
 use trader_db::tokens::ApiToken;
+use trader_db::trading_accounts::TradingAccount;
 use trader_db::users::User;
 
 /// How often each instance reads the auth epoch.
@@ -73,6 +79,23 @@ struct Maps {
     sessions: HashMap<String, Entry<CachedSession>>,
     users: HashMap<i64, Entry<User>>,
     tokens: HashMap<String, Entry<ApiToken>>,
+    /// Every watchlist of a user, the default first.
+    watchlists: HashMap<i64, Entry<Arc<Vec<Watchlist>>>>,
+    /// A user's settings.
+    settings: HashMap<i64, Entry<Arc<Settings>>>,
+    /// (user, the account asked for or `None` for the active one).
+    accounts: HashMap<(i64, Option<i64>), Entry<TradingAccount>>,
+}
+
+impl Maps {
+    fn clear(&mut self) {
+        self.sessions.clear();
+        self.users.clear();
+        self.tokens.clear();
+        self.watchlists.clear();
+        self.settings.clear();
+        self.accounts.clear();
+    }
 }
 
 /// Proof that a database read began while the cache was in a given
@@ -135,6 +158,9 @@ impl AuthCache {
                 sessions: HashMap::new(),
                 users: HashMap::new(),
                 tokens: HashMap::new(),
+                watchlists: HashMap::new(),
+                settings: HashMap::new(),
+                accounts: HashMap::new(),
             }),
             generation: AtomicU64::new(0),
             epoch: AtomicI64::new(i64::MIN),
@@ -180,9 +206,7 @@ impl AuthCache {
     pub fn flush(&self) {
         let mut maps = self.maps();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        maps.sessions.clear();
-        maps.users.clear();
-        maps.tokens.clear();
+        maps.clear();
     }
 
     /// Records a successful read of the auth epoch: drops everything when it
@@ -223,6 +247,31 @@ impl AuthCache {
         fresh(self.maps().tokens.get(jti))
     }
 
+    /// A user's cached watchlists, when usable.
+    pub fn watchlists(&self, user: UserId) -> Option<Arc<Vec<Watchlist>>> {
+        if !self.usable() {
+            return None;
+        }
+        fresh(self.maps().watchlists.get(&user.0))
+    }
+
+    /// A user's cached settings, when usable.
+    pub fn settings(&self, user: UserId) -> Option<Arc<Settings>> {
+        if !self.usable() {
+            return None;
+        }
+        fresh(self.maps().settings.get(&user.0))
+    }
+
+    /// A cached trading account of `user`: `account`, or the active one for
+    /// `None`; when usable.
+    pub fn account(&self, user: UserId, account: Option<i64>) -> Option<TradingAccount> {
+        if !self.usable() {
+            return None;
+        }
+        fresh(self.maps().accounts.get(&(user.0, account)))
+    }
+
     /// Runs `store` on the maps if nothing was dropped since `ticket`.
     fn store(&self, ticket: Ticket, store: impl FnOnce(&mut Maps)) {
         if !self.enabled {
@@ -244,6 +293,28 @@ impl AuthCache {
 
     pub fn put_token(&self, ticket: Ticket, token: ApiToken) {
         self.store(ticket, |m| put(&mut m.tokens, token.jti.clone(), token));
+    }
+
+    pub fn put_watchlists(&self, ticket: Ticket, user: UserId, lists: Arc<Vec<Watchlist>>) {
+        self.store(ticket, |m| put(&mut m.watchlists, user.0, lists));
+    }
+
+    pub fn put_settings(&self, ticket: Ticket, user: UserId, settings: Arc<Settings>) {
+        self.store(ticket, |m| put(&mut m.settings, user.0, settings));
+    }
+
+    /// Keeps `row`, which must be `user`'s, as what `account` names.
+    pub fn put_account(
+        &self,
+        ticket: Ticket,
+        user: UserId,
+        account: Option<i64>,
+        row: TradingAccount,
+    ) {
+        if row.user_id != user {
+            return;
+        }
+        self.store(ticket, |m| put(&mut m.accounts, (user.0, account), row));
     }
 
     /// Moves a cached session's expiry after the store extended it.
@@ -268,6 +339,12 @@ impl AuthCache {
     pub fn len(&self) -> (usize, usize, usize) {
         let m = self.maps();
         (m.sessions.len(), m.users.len(), m.tokens.len())
+    }
+
+    /// Users whose reads are held now (watchlists, settings, accounts).
+    pub fn reads_len(&self) -> (usize, usize, usize) {
+        let m = self.maps();
+        (m.watchlists.len(), m.settings.len(), m.accounts.len())
     }
 }
 
@@ -361,6 +438,23 @@ mod tests {
         cache.observe_epoch(1);
         cache.put_user(cache.ticket(), user(1));
         assert!(cache.user(UserId(1)).is_none());
+    }
+
+    #[test]
+    fn reads_are_kept_per_user_and_dropped_with_the_rest() {
+        let cache = AuthCache::new(true);
+        cache.observe_epoch(1);
+        let t = cache.ticket();
+        cache.put_settings(t, UserId(1), Arc::new(Settings::default()));
+        cache.put_watchlists(t, UserId(1), Arc::new(Vec::new()));
+        assert!(cache.settings(UserId(1)).is_some());
+        assert!(cache.settings(UserId(2)).is_none());
+        assert!(cache.watchlists(UserId(1)).is_some());
+        assert!(cache.watchlists(UserId(2)).is_none());
+        assert_eq!(cache.reads_len(), (1, 1, 0));
+        cache.observe_epoch(2);
+        assert!(cache.settings(UserId(1)).is_none());
+        assert!(cache.watchlists(UserId(1)).is_none());
     }
 
     #[test]

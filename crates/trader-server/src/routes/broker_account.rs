@@ -46,7 +46,7 @@ pub(crate) async fn get_account(
     caller: AuthUser,
     query: web::Query<AccountParam>,
 ) -> Result<web::Json<BrokerAccount>, ApiError> {
-    let target = broker::target(&state, caller.id(), query.account).await?;
+    let target = broker::target_read(&state, caller.id(), query.account).await?;
     let account = target
         .client
         .account()
@@ -114,7 +114,7 @@ pub(crate) async fn list_activities(
     if q.page_token.as_deref().is_some_and(|t| t.len() > 128) {
         return Err(ApiError::field("page_token", "is not a page token"));
     }
-    let target = broker::target(&state, caller.id(), q.account).await?;
+    let target = broker::target_read(&state, caller.id(), q.account).await?;
     let page = target
         .client
         .fills(&FillsQuery {
@@ -192,7 +192,7 @@ pub(crate) async fn get_portfolio_history(
     let period = q.period.unwrap_or_else(|| "1M".to_owned());
     let timeframe = timeframe_for(&period)
         .ok_or_else(|| ApiError::field("period", "must be 1D, 1W, 1M, 3M, 6M or 1A"))?;
-    let target = broker::target(&state, caller.id(), q.account).await?;
+    let target = broker::target_read(&state, caller.id(), q.account).await?;
     let history = target
         .client
         .portfolio_history(&PortfolioHistoryQuery {

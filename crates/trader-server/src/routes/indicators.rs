@@ -27,6 +27,9 @@ pub(crate) async fn get_indicators(
     state: web::Data<AppState>,
     caller: AuthUser,
 ) -> Result<web::Json<Settings>, ApiError> {
+    // Read afresh, not from the cache: the settings form sends back what
+    // it showed, and a stale `auto_trade.enabled` (just after the kill
+    // switch on another instance) would turn auto-trade on again.
     Ok(web::Json(service::load(&state, caller.id()).await?))
 }
 

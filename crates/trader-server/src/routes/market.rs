@@ -35,7 +35,7 @@ pub(crate) async fn get_clock(
     caller: AuthUser,
     query: web::Query<AccountParam>,
 ) -> Result<web::Json<MarketClock>, ApiError> {
-    let target = broker::target(&state, caller.id(), query.account).await?;
+    let target = broker::target_read(&state, caller.id(), query.account).await?;
     let c = target
         .client
         .clock()
@@ -86,7 +86,7 @@ pub(crate) async fn search_assets(
     if search.is_empty() || search.chars().count() > 32 {
         return Err(ApiError::field("search", "must be 1 to 32 characters"));
     }
-    let target = broker::target(&state, caller.id(), q.account).await?;
+    let target = broker::target_read(&state, caller.id(), q.account).await?;
     Ok(web::Json(AssetList {
         assets: broker::search_assets(&state, &target, search).await?,
     }))

@@ -89,7 +89,7 @@ pub(crate) async fn list_orders(
     if symbols.len() > 100 {
         return Err(ApiError::field("symbols", "at most 100 symbols"));
     }
-    let target = broker::target(&state, caller.id(), q.account).await?;
+    let target = broker::target_read(&state, caller.id(), q.account).await?;
     let orders = target
         .client
         .orders(&ListOrders {
@@ -138,7 +138,7 @@ pub(crate) async fn get_order(
     query: web::Query<AccountParam>,
 ) -> Result<web::Json<Order>, ApiError> {
     let id = parse_order_id(&path.into_inner())?;
-    let target = broker::target(&state, caller.id(), query.account).await?;
+    let target = broker::target_read(&state, caller.id(), query.account).await?;
     let order = target
         .client
         .order(&id)

@@ -38,7 +38,7 @@ pub(crate) async fn list_positions(
     caller: AuthUser,
     query: web::Query<AccountParam>,
 ) -> Result<web::Json<PositionList>, ApiError> {
-    let target = broker::target(&state, caller.id(), query.account).await?;
+    let target = broker::target_read(&state, caller.id(), query.account).await?;
     let positions = target
         .client
         .positions()

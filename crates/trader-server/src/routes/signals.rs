@@ -1,7 +1,7 @@
 //! `GET /api/signals`: BUY/SELL/HOLD for every symbol of a watchlist, with
 //! each rule's vote, reason and values, computed now from closed bars.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
 use trader_api_types::ErrorBody;
 use trader_api_types::signals::SignalList;
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::services::{broker, settings, signals, watchlists};
+use crate::services::{broker, settings, signals};
 use crate::state::AppState;
 
 /// `GET /api/signals` parameters.
@@ -46,60 +46,11 @@ pub(crate) async fn list_signals(
     state: web::Data<AppState>,
     caller: AuthUser,
     query: web::Query<SignalsQuery>,
-) -> Result<web::Json<SignalList>, ApiError> {
-    let list = watchlists::get(&state, caller.id(), query.watchlist).await?;
-    let user_settings = settings::load(&state, caller.id()).await?;
-    let target = broker::target(&state, caller.id(), query.account).await?;
-    let engine =
-        trader_indicators::SignalEngine::from_config(&settings::signal_config(&user_settings))
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored settings are invalid: {e}")))?;
-    let symbols: Vec<String> = list.symbols.iter().map(|s| s.symbol.clone()).collect();
-    let now = match target.client.clock().await {
-        Ok(clock) => clock.timestamp,
-        Err(_) => state.clock.now(),
-    };
-    let cache_key = signals::SignalCache::key(
-        caller.id(),
-        broker::account_key(&target.account),
-        &list,
-        &user_settings,
-    );
-    if let Some(cached) = state.signal_cache.get(cache_key, now) {
-        return Ok(web::Json(cached));
-    }
-    let (bars, window) = if symbols.is_empty() {
-        (Default::default(), signals::window(&user_settings, 0))
-    } else {
-        signals::closed_bars(&state, &target, &user_settings, &symbols, now).await?
-    };
-    let out = list
-        .symbols
-        .iter()
-        .map(|s| {
-            let empty = Vec::new();
-            let symbol_bars = bars.get(&s.symbol).unwrap_or(&empty);
-            signals::evaluate(
-                &engine,
-                &user_settings,
-                &s.symbol,
-                s.name.clone(),
-                symbol_bars,
-                window,
-            )
-        })
-        .collect();
-    let result = SignalList {
-        watchlist_id: list.id,
-        timeframe: user_settings.data.timeframe.clone(),
-        window,
-        signals: out,
-    };
-    state.signal_cache.put(
-        cache_key,
-        signals::valid_until(&result, now),
-        result.clone(),
-    );
-    Ok(web::Json(result))
+) -> Result<HttpResponse, ApiError> {
+    let body = signals::list(&state, caller.id(), query.watchlist, query.account).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(mime::APPLICATION_JSON)
+        .body(body))
 }
 
 /// `GET /api/chart/{symbol}` parameters.
@@ -146,7 +97,7 @@ pub(crate) async fn get_chart(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 1000"));
     }
-    let user_settings = settings::load(&state, caller.id()).await?;
+    let user_settings = settings::load_read(&state, caller.id()).await?;
     let timeframe = q
         .timeframe
         .unwrap_or_else(|| user_settings.data.timeframe.clone());
@@ -156,11 +107,8 @@ pub(crate) async fn get_chart(
             "must be one of Alpaca's timeframes, e.g. 1Day or 15Min",
         ));
     }
-    let target = broker::target(&state, caller.id(), q.account).await?;
-    let now = match target.client.clock().await {
-        Ok(clock) => clock.timestamp,
-        Err(_) => state.clock.now(),
-    };
+    let target = broker::target_read(&state, caller.id(), q.account).await?;
+    let now = signals::broker_now(&state, &target).await;
     let limit = usize::try_from(limit).unwrap_or(200);
     Ok(web::Json(
         signals::chart(

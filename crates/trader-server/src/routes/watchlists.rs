@@ -30,7 +30,7 @@ pub(crate) async fn list_watchlists(
     caller: AuthUser,
 ) -> Result<web::Json<WatchlistList>, ApiError> {
     Ok(web::Json(WatchlistList {
-        watchlists: service::list(&state, caller.id()).await?,
+        watchlists: service::list_read(&state, caller.id()).await?.to_vec(),
     }))
 }
 
@@ -134,7 +134,7 @@ pub(crate) async fn list_watchlist_symbols(
     path: web::Path<i64>,
 ) -> Result<web::Json<Watchlist>, ApiError> {
     Ok(web::Json(
-        service::get(&state, caller.id(), Some(path.into_inner())).await?,
+        service::get_read(&state, caller.id(), Some(path.into_inner())).await?,
     ))
 }
 
@@ -206,7 +206,9 @@ pub(crate) async fn get_default_watchlist(
     state: web::Data<AppState>,
     caller: AuthUser,
 ) -> Result<web::Json<Watchlist>, ApiError> {
-    Ok(web::Json(service::get(&state, caller.id(), None).await?))
+    Ok(web::Json(
+        service::get_read(&state, caller.id(), None).await?,
+    ))
 }
 
 /// Adds a symbol to the default watchlist (the Python version's route).

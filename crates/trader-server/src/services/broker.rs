@@ -89,8 +89,39 @@ pub async fn target(
     user: UserId,
     account: Option<i64>,
 ) -> Result<Target, ApiError> {
+    let row = account_row(state, user, account).await?;
+    target_of(state, row)
+}
+
+/// As [`target`], for a read (GET): the account's row comes from the cache
+/// when it holds it (see `auth::cache`). Orders and every other change take
+/// [`target`], which reads the row afresh.
+pub async fn target_read(
+    state: &AppState,
+    user: UserId,
+    account: Option<i64>,
+) -> Result<Target, ApiError> {
+    let row = match state.auth_cache.account(user, account) {
+        Some(row) => row,
+        None => {
+            let ticket = state.auth_cache.ticket();
+            let row = account_row(state, user, account).await?;
+            state
+                .auth_cache
+                .put_account(ticket, user, account, row.clone());
+            row
+        }
+    };
+    target_of(state, row)
+}
+
+async fn account_row(
+    state: &AppState,
+    user: UserId,
+    account: Option<i64>,
+) -> Result<TradingAccount, ApiError> {
     let pool = state.pool.clone();
-    let row = blocking(move || {
+    blocking(move || {
         let mut conn = pool.get()?;
         match account {
             Some(id) => trading_accounts::find(&mut conn, user, id)?.ok_or(ApiError::NotFound),
@@ -99,7 +130,10 @@ pub async fn target(
             }
         }
     })
-    .await?;
+    .await
+}
+
+fn target_of(state: &AppState, row: TradingAccount) -> Result<Target, ApiError> {
     let env = Environment::parse(&row.environment).ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!(
             "trading account {} has environment {:?}",

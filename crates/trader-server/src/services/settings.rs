@@ -236,6 +236,23 @@ pub async fn load(state: &AppState, user: UserId) -> Result<Settings, ApiError> 
     stored_settings(stored)
 }
 
+/// The user's settings for a read (GET): from the cache when it holds
+/// them (see `auth::cache`), else as [`load`], then kept.
+pub async fn load_read(
+    state: &AppState,
+    user: UserId,
+) -> Result<std::sync::Arc<Settings>, ApiError> {
+    if let Some(settings) = state.auth_cache.settings(user) {
+        return Ok(settings);
+    }
+    let ticket = state.auth_cache.ticket();
+    let settings = std::sync::Arc::new(load(state, user).await?);
+    state
+        .auth_cache
+        .put_settings(ticket, user, std::sync::Arc::clone(&settings));
+    Ok(settings)
+}
+
 fn stored_settings(stored: Option<String>) -> Result<Settings, ApiError> {
     match stored {
         None => Ok(Settings::default()),

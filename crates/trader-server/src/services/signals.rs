@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use trader_alpaca::{AccountKey, Bar, BarsQuery};
 use trader_api_types::signals::{RuleVote, Settings, SymbolSignal};
@@ -394,15 +395,32 @@ fn draw_chart(
 /// signals cannot change before the bar after its last closed bar closes.
 /// Keyed by the user, the trading account (and its keys' tag), the
 /// watchlist's symbols and the settings, so any change computes afresh.
+/// Holds the answer's JSON, so a reuse costs no serialization.
 #[derive(Debug, Default)]
 pub struct SignalCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<u64, (DateTime<Utc>, trader_api_types::signals::SignalList)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<u64, SignalEntry>>,
+}
+
+#[derive(Debug)]
+struct SignalEntry {
+    /// Whose answer it is (user, account key, watchlist): checked on every
+    /// use, so a collision of the hashed key can never hand one user's
+    /// signals to another.
+    owner: (i64, i64, i64),
+    until: DateTime<Utc>,
+    body: Bytes,
 }
 
 /// Entries kept at most (oldest dropped first).
 const SIGNAL_CACHE_MAX: usize = 10_000;
+
+/// A cache key: the hash of everything the answer depends on, and whose
+/// answer it is.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalKey {
+    hash: u64,
+    owner: (i64, i64, i64),
+}
 
 impl SignalCache {
     /// The key of a request's result.
@@ -411,7 +429,7 @@ impl SignalCache {
         account: AccountKey,
         watchlist: &trader_api_types::signals::Watchlist,
         settings: &Settings,
-    ) -> u64 {
+    ) -> SignalKey {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         user.0.hash(&mut h);
@@ -421,38 +439,114 @@ impl SignalCache {
             s.symbol.hash(&mut h);
             s.name.hash(&mut h);
         }
-        serde_json::to_string(settings)
+        serde_json::to_vec(settings)
             .unwrap_or_default()
             .hash(&mut h);
-        h.finish()
+        SignalKey {
+            hash: h.finish(),
+            owner: (user.0, account.0, watchlist.id),
+        }
     }
 
-    /// The cached list, if still valid at `now`.
-    pub fn get(
-        &self,
-        key: u64,
-        now: DateTime<Utc>,
-    ) -> Option<trader_api_types::signals::SignalList> {
+    /// The cached answer, if still valid at `now`.
+    pub fn get(&self, key: SignalKey, now: DateTime<Utc>) -> Option<Bytes> {
         let entries = self.entries.lock().ok()?;
         entries
-            .get(&key)
-            .filter(|(until, _)| now < *until)
-            .map(|(_, list)| list.clone())
+            .get(&key.hash)
+            .filter(|e| e.owner == key.owner && now < e.until)
+            .map(|e| e.body.clone())
     }
 
-    /// Keeps `list` until `until`.
-    pub fn put(&self, key: u64, until: DateTime<Utc>, list: trader_api_types::signals::SignalList) {
+    /// Keeps `body` until `until`.
+    pub fn put(&self, key: SignalKey, until: DateTime<Utc>, body: Bytes) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= SIGNAL_CACHE_MAX {
                 let now = Utc::now();
-                entries.retain(|_, (u, _)| *u > now);
+                entries.retain(|_, e| e.until > now);
                 if entries.len() >= SIGNAL_CACHE_MAX {
                     entries.clear();
                 }
             }
-            entries.insert(key, (until, list));
+            entries.insert(
+                key.hash,
+                SignalEntry {
+                    owner: key.owner,
+                    until,
+                    body,
+                },
+            );
         }
     }
+}
+
+/// The broker's time (the simulator's clock may not be the wall clock),
+/// or this server's when the broker does not answer.
+pub async fn broker_now(state: &AppState, target: &Target) -> DateTime<Utc> {
+    match target.client.clock().await {
+        Ok(clock) => clock.timestamp,
+        Err(_) => state.clock.now(),
+    }
+}
+
+/// `GET /api/signals`: the signals of `watchlist` (default: the default
+/// list) with the market data of `account` (default: the active one), as
+/// the answer's JSON; reused until a newer bar can exist.
+pub async fn list(
+    state: &AppState,
+    user: trader_api_types::UserId,
+    watchlist: Option<i64>,
+    account: Option<i64>,
+) -> Result<Bytes, ApiError> {
+    let list = crate::services::watchlists::get_read(state, user, watchlist).await?;
+    let user_settings = crate::services::settings::load_read(state, user).await?;
+    let target = crate::services::broker::target_read(state, user, account).await?;
+    let now = broker_now(state, &target).await;
+    let cache_key = SignalCache::key(
+        user,
+        crate::services::broker::account_key(&target.account),
+        &list,
+        &user_settings,
+    );
+    if let Some(cached) = state.signal_cache.get(cache_key, now) {
+        return Ok(cached);
+    }
+    let engine = SignalEngine::from_config(&signal_config(&user_settings))
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored settings are invalid: {e}")))?;
+    let symbols: Vec<String> = list.symbols.iter().map(|s| s.symbol.clone()).collect();
+    let (bars, window) = if symbols.is_empty() {
+        (BTreeMap::new(), self::window(&user_settings, 0))
+    } else {
+        closed_bars(state, &target, &user_settings, &symbols, now).await?
+    };
+    let empty = Vec::new();
+    let result = trader_api_types::signals::SignalList {
+        watchlist_id: list.id,
+        timeframe: user_settings.data.timeframe.clone(),
+        window,
+        signals: list
+            .symbols
+            .iter()
+            .map(|s| {
+                let symbol_bars = bars.get(&s.symbol).unwrap_or(&empty);
+                evaluate(
+                    &engine,
+                    &user_settings,
+                    &s.symbol,
+                    s.name.clone(),
+                    symbol_bars,
+                    window,
+                )
+            })
+            .collect(),
+    };
+    let body = Bytes::from(
+        serde_json::to_vec(&result)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("serializing signals: {e}")))?,
+    );
+    state
+        .signal_cache
+        .put(cache_key, valid_until(&result, now), body.clone());
+    Ok(body)
 }
 
 /// A list whose next bar is already due (nights, weekends, holidays: the
@@ -475,5 +569,34 @@ pub fn valid_until(
             (t + len + len).max(now + RECHECK_DUE_BAR)
         }
         None => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_answer_goes_only_to_its_owner_even_on_a_hash_collision() {
+        let cache = SignalCache::default();
+        let now = Utc::now();
+        let alice = SignalKey {
+            hash: 7,
+            owner: (1, 10, 100),
+        };
+        cache.put(
+            alice,
+            now + Duration::minutes(5),
+            Bytes::from_static(b"alice"),
+        );
+        assert_eq!(cache.get(alice, now).as_deref(), Some(&b"alice"[..]));
+        // The same hash, someone else's request.
+        let bob = SignalKey {
+            hash: 7,
+            owner: (2, 20, 200),
+        };
+        assert!(cache.get(bob, now).is_none());
+        // Expired.
+        assert!(cache.get(alice, now + Duration::minutes(6)).is_none());
     }
 }

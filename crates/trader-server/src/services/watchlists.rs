@@ -93,6 +93,38 @@ pub async fn list(state: &AppState, user: UserId) -> Result<Vec<Watchlist>, ApiE
     .await
 }
 
+/// Every list of the user for a read (GET): from the cache when it holds
+/// them (see `auth::cache`), else as [`list`], then kept.
+pub async fn list_read(
+    state: &AppState,
+    user: UserId,
+) -> Result<std::sync::Arc<Vec<Watchlist>>, ApiError> {
+    if let Some(lists) = state.auth_cache.watchlists(user) {
+        return Ok(lists);
+    }
+    let ticket = state.auth_cache.ticket();
+    let lists = std::sync::Arc::new(list(state, user).await?);
+    state
+        .auth_cache
+        .put_watchlists(ticket, user, std::sync::Arc::clone(&lists));
+    Ok(lists)
+}
+
+/// One list for a read (GET): `Some(id)`, or the default; out of
+/// [`list_read`].
+pub async fn get_read(
+    state: &AppState,
+    user: UserId,
+    id: Option<i64>,
+) -> Result<Watchlist, ApiError> {
+    let lists = list_read(state, user).await?;
+    let found = match id {
+        Some(id) => lists.iter().find(|l| l.id == id),
+        None => lists.iter().find(|l| l.is_default),
+    };
+    found.cloned().ok_or(ApiError::NotFound)
+}
+
 /// One list: `Some(id)`, or the default.
 pub async fn get(state: &AppState, user: UserId, id: Option<i64>) -> Result<Watchlist, ApiError> {
     let pool = state.pool.clone();

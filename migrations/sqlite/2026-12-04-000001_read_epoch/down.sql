@@ -1,0 +1,12 @@
+DROP TRIGGER read_epoch_trading_accounts_delete;
+DROP TRIGGER read_epoch_trading_accounts_update;
+DROP TRIGGER read_epoch_trading_accounts_insert;
+DROP TRIGGER read_epoch_user_settings_delete;
+DROP TRIGGER read_epoch_user_settings_update;
+DROP TRIGGER read_epoch_user_settings_insert;
+DROP TRIGGER read_epoch_watchlist_symbols_delete;
+DROP TRIGGER read_epoch_watchlist_symbols_update;
+DROP TRIGGER read_epoch_watchlist_symbols_insert;
+DROP TRIGGER read_epoch_watchlists_delete;
+DROP TRIGGER read_epoch_watchlists_update;
+DROP TRIGGER read_epoch_watchlists_insert;
