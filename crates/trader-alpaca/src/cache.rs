@@ -37,18 +37,40 @@ type Flight<T> = Shared<BoxFuture<'static, Result<(Instant, T), BrokerError>>>;
 /// One kind of read, per account.
 pub(crate) struct SingleFlight<T> {
     ttl: Duration,
-    slots: Mutex<HashMap<CacheKey, Flight<T>>>,
+    /// Refresh ahead: once an answer is older than this (and still within
+    /// the time to live), the next caller still gets it at once, and a new
+    /// read starts in the background to replace it; so under steady use no
+    /// caller waits for the broker. `None`: answers simply expire.
+    refresh_after: Option<Duration>,
+    slots: Mutex<HashMap<CacheKey, Slot<T>>>,
+}
+
+struct Slot<T> {
+    /// The read in the air, or the answer being reused.
+    flight: Flight<T>,
+    /// A refresh ahead in the air, which replaces `flight` once it succeeds.
+    next: Option<Flight<T>>,
 }
 
 impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
     fn new(ttl: Duration) -> SingleFlight<T> {
         SingleFlight {
             ttl,
+            refresh_after: None,
             slots: Mutex::new(HashMap::new()),
         }
     }
 
-    fn slots(&self) -> MutexGuard<'_, HashMap<CacheKey, Flight<T>>> {
+    /// [`SingleFlight::new`] refreshing ahead after three quarters of the
+    /// time to live (at most a third more broker calls under steady use).
+    fn refreshing_ahead(ttl: Duration) -> SingleFlight<T> {
+        SingleFlight {
+            refresh_after: Some(ttl.mul_f64(0.75)),
+            ..SingleFlight::new(ttl)
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<CacheKey, Slot<T>>> {
         // The map holds no invariant a panic could break half-way.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -62,6 +84,21 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         }
     }
 
+    /// Whether `flight` is an answer old enough to refresh ahead.
+    fn due(&self, flight: &Flight<T>, now: Instant) -> bool {
+        match (self.refresh_after, flight.peek()) {
+            (Some(after), Some(Ok((at, _)))) => now.saturating_duration_since(*at) >= after,
+            _ => false,
+        }
+    }
+
+    fn start(fetch: impl FnOnce() -> BoxFuture<'static, Result<T, BrokerError>>) -> Flight<T> {
+        let started = fetch();
+        async move { started.await.map(|v| (Instant::now(), v)) }
+            .boxed()
+            .shared()
+    }
+
     /// The shared answer for `key`, starting `fetch` unless a flight in the
     /// air or a fresh answer can serve.
     pub(crate) async fn get(
@@ -72,20 +109,43 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         let flight = {
             let mut slots = self.slots();
             let now = Instant::now();
-            match slots.get(&key).filter(|f| self.usable(f, now)) {
-                Some(f) => {
+            if let Some(slot) = slots.get_mut(&key) {
+                // A finished refresh replaces the answer; a failed one is
+                // dropped (the answer it would have replaced still serves
+                // while it is fresh).
+                match slot.next.as_ref().map(|n| n.peek().map(Result::is_ok)) {
+                    Some(Some(true)) => {
+                        if let Some(next) = slot.next.take() {
+                            slot.flight = next;
+                        }
+                    }
+                    Some(Some(false)) => slot.next = None,
+                    _ => {}
+                }
+            }
+            match slots.get_mut(&key).filter(|s| self.usable(&s.flight, now)) {
+                Some(slot) => {
                     metrics::counter!(crate::metrics::BROKER_CACHE, "result" => "hit").increment(1);
-                    f.clone()
+                    if slot.next.is_none() && self.due(&slot.flight, now) {
+                        let next = Self::start(fetch);
+                        // Runs without a caller waiting on it.
+                        tokio::spawn(next.clone().map(drop));
+                        slot.next = Some(next);
+                    }
+                    slot.flight.clone()
                 }
                 None => {
                     metrics::counter!(crate::metrics::BROKER_CACHE, "result" => "miss")
                         .increment(1);
-                    slots.retain(|_, f| self.usable(f, now));
-                    let started = fetch();
-                    let flight = async move { started.await.map(|v| (Instant::now(), v)) }
-                        .boxed()
-                        .shared();
-                    slots.insert(key, flight.clone());
+                    slots.retain(|_, s| self.usable(&s.flight, now));
+                    let flight = Self::start(fetch);
+                    slots.insert(
+                        key,
+                        Slot {
+                            flight: flight.clone(),
+                            next: None,
+                        },
+                    );
                     flight
                 }
             }
@@ -118,7 +178,9 @@ impl ReadCache {
             account: SingleFlight::new(ttl),
             positions: SingleFlight::new(ttl),
             open_orders: SingleFlight::new(ttl),
-            clock: SingleFlight::new(ttl),
+            // Every signals request asks the clock: refreshed ahead, so
+            // none of them waits for it under steady use.
+            clock: SingleFlight::refreshing_ahead(ttl),
         }
     }
 
@@ -182,6 +244,22 @@ mod tests {
         assert!(all.iter().all(|r| r == &Err(BrokerError::Timeout)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(cache.get(KEY, counting(&calls, Ok(1))).await, Ok(1));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_refreshed_ahead_never_makes_a_caller_wait() {
+        let cache = SingleFlight::<u32>::refreshing_ahead(Duration::from_millis(400));
+        let calls = Arc::new(AtomicU32::new(0));
+        assert_eq!(cache.get(KEY, counting(&calls, Ok(1))).await, Ok(1));
+        // Past three quarters of the time to live: the old answer at once,
+        // and a read in the background.
+        tokio::time::sleep(Duration::from_millis(320)).await;
+        assert_eq!(cache.get(KEY, counting(&calls, Ok(2))).await, Ok(1));
+        assert_eq!(cache.get(KEY, counting(&calls, Ok(3))).await, Ok(1));
+        // The background read (20 ms) lands and replaces it.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get(KEY, counting(&calls, Ok(4))).await, Ok(2));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 

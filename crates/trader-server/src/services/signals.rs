@@ -399,6 +399,11 @@ fn draw_chart(
 #[derive(Debug, Default)]
 pub struct SignalCache {
     entries: std::sync::Mutex<std::collections::HashMap<u64, SignalEntry>>,
+    /// One computation per key at a time: the requests that miss together
+    /// (a page opened in several tabs, a script's burst) wait for the first
+    /// instead of each asking the broker for the same bars.
+    computing:
+        std::sync::Mutex<std::collections::HashMap<u64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug)]
@@ -457,6 +462,17 @@ impl SignalCache {
             .map(|e| e.body.clone())
     }
 
+    /// The gate of `key`'s computation: hold its lock while computing.
+    pub fn gate(&self, key: SignalKey) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Gates nobody holds or waits for are dropped as new ones come.
+        computing.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+        std::sync::Arc::clone(computing.entry(key.hash).or_default())
+    }
+
     /// Keeps `body` until `until`.
     pub fn put(&self, key: SignalKey, until: DateTime<Utc>, body: Bytes) {
         if let Ok(mut entries) = self.entries.lock() {
@@ -507,6 +523,12 @@ pub async fn list(
         &list,
         &user_settings,
     );
+    if let Some(cached) = state.signal_cache.get(cache_key, now) {
+        return Ok(cached);
+    }
+    let gate = state.signal_cache.gate(cache_key);
+    let _computing = gate.lock().await;
+    // Computed meanwhile by the request that held the gate.
     if let Some(cached) = state.signal_cache.get(cache_key, now) {
         return Ok(cached);
     }

@@ -685,6 +685,24 @@ async fn signals_are_reused_until_a_newer_bar(backend: Backend) {
         later["signals"][0]["bar_time"],
         first["signals"][0]["bar_time"]
     );
+    // Requests that miss together compute the list once.
+    w.sim.control().advance_clock(chrono::Duration::days(1));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    w.sim.control().clear_requests();
+    let all =
+        futures_util::future::join_all((0..5).map(|_| w.call(Method::GET, "/api/signals", None)))
+            .await;
+    assert!(all.iter().all(|(status, _)| *status == StatusCode::OK));
+    assert!(all.iter().all(|(_, body)| body == &all[0].1));
+    assert_ne!(
+        all[0].1["signals"][0]["bar_time"],
+        later["signals"][0]["bar_time"]
+    );
+    assert_eq!(
+        w.sim.control().request_count(KEY, "GET", "/v2/stocks/bars"),
+        1,
+        "one computation for five requests"
+    );
 }
 
 crate::api_tests!(
